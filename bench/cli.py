@@ -1,0 +1,11 @@
+"""``abonent bench ...`` commands; each benchmark module adds its command here."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register_benchmarks(bench_app: typer.Typer) -> None:
+    from bench import ledger
+
+    bench_app.command("ledger")(ledger.bench_ledger)

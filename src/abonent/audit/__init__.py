@@ -1,0 +1,1 @@
+"""Who did what to whom, written in the same transaction as the change itself."""

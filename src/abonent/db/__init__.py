@@ -1,0 +1,1 @@
+"""Storage plumbing: engines, the unit of work, shared column types and Alembic migrations."""

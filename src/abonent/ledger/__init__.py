@@ -1,0 +1,1 @@
+"""Double-entry ledger of all money in Abonent, in integer tiyn."""

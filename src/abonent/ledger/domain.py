@@ -1,0 +1,174 @@
+"""Ledger rules, free of storage: what a valid transaction is, how a reversal looks.
+
+Invariants (checked here before anything is written, and again by ``abonent audit``):
+- a transaction has at least two postings, each a non-zero integer number of tiyn;
+- its postings sum to exactly zero;
+- it is immutable: a correction is a new transaction that reverses it;
+- (source, idempotency_key) identifies it: a repeat returns it instead of posting again, and a
+  repeat that asks for something else (another fingerprint) is an ``IdempotencyConflict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from abonent.core.errors import InvalidAmount, ValidationError
+from abonent.core.money import Tiyn, require_positive_tiyn, require_tiyn
+
+MAX_KEY_LENGTH = 160
+MAX_SOURCE_LENGTH = 60
+
+
+class AccountKind:
+    """Kinds of ledger accounts. Subscriber balances have floors; system accounts do not."""
+
+    SUBSCRIBER_MAIN = "subscriber_main"
+    AGENT_CLEARING = "agent_clearing"
+    VOUCHER_LIABILITY = "voucher_liability"
+    REVENUE = "revenue"
+    CREDIT_RECEIVABLE = "credit_receivable"
+    FEES = "fees"
+    WRITE_OFF = "write_off"
+    OPENING_BALANCE = "opening_balance"
+    CARD_CLEARING = "card_clearing"
+    CASH_CLEARING = "cash_clearing"
+    SUSPENSE = "suspense"
+
+
+def subscriber_account_code(msisdn: str) -> str:
+    return f"subscriber:{msisdn}:main"
+
+
+def system_account_code(kind: str, name: str = "main") -> str:
+    return f"system:{kind}:{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account_id: int
+    amount: Tiyn
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRequest:
+    """What a use case asks the ledger to record."""
+
+    kind: str
+    source: str
+    idempotency_key: str
+    postings: tuple[Posting, ...]
+    reference: str = ""
+    reverses_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.kind or len(self.kind) > 40:
+            raise ValidationError("transaction kind is required (at most 40 characters)")
+        if not self.source or len(self.source) > MAX_SOURCE_LENGTH:
+            raise ValidationError("idempotency source is required (at most 60 characters)")
+        if not self.idempotency_key or len(self.idempotency_key) > MAX_KEY_LENGTH:
+            raise ValidationError("idempotency key is required (at most 160 characters)")
+        if len(self.postings) < 2:
+            raise ValidationError("a transaction needs at least two postings")
+        for posting in self.postings:
+            if require_tiyn(posting.amount) == 0:
+                raise InvalidAmount("a posting cannot be zero")
+        if sum(p.amount for p in self.postings) != 0:
+            raise ValidationError("postings must sum to zero")
+
+    @property
+    def fingerprint(self) -> str:
+        legs = ",".join(f"{p.account_id}:{p.amount}" for p in sorted(self.postings, key=_leg))
+        text = f"{self.kind}|{legs}|{self.reverses_id or ''}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def net_by_account(self) -> dict[int, Tiyn]:
+        """Net change per account, in ascending account order (the lock order)."""
+        net: dict[int, Tiyn] = defaultdict(int)
+        for posting in self.postings:
+            net[posting.account_id] += posting.amount
+        return {account: net[account] for account in sorted(net) if net[account] != 0}
+
+
+def _leg(posting: Posting) -> tuple[int, int]:
+    return (posting.account_id, posting.amount)
+
+
+def transfer_request(
+    *,
+    kind: str,
+    source: str,
+    idempotency_key: str,
+    debit_account_id: int,
+    credit_account_id: int,
+    amount: Tiyn,
+    reference: str = "",
+) -> TransactionRequest:
+    """Move ``amount`` from one account to another: the common two-leg case."""
+    require_positive_tiyn(amount)
+    if debit_account_id == credit_account_id:
+        raise ValidationError("a transfer needs two different accounts")
+    return TransactionRequest(
+        kind=kind,
+        source=source,
+        idempotency_key=idempotency_key,
+        postings=(Posting(debit_account_id, -amount), Posting(credit_account_id, amount)),
+        reference=reference,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PostedTransaction:
+    id: int
+    kind: str
+    source: str
+    idempotency_key: str
+    reference: str
+    fingerprint: str
+    created_at: datetime
+    postings: tuple[Posting, ...]
+    reverses_id: int | None = None
+    # True when this answer is the stored result of an earlier identical request.
+    replayed: bool = field(default=False, compare=False)
+
+    def amount_for(self, account_id: int) -> Tiyn:
+        return sum(p.amount for p in self.postings if p.account_id == account_id)
+
+
+def reversal_request(
+    original: PostedTransaction, *, source: str, idempotency_key: str, reference: str = ""
+) -> TransactionRequest:
+    """The transaction that undoes ``original`` exactly: every posting negated."""
+    return TransactionRequest(
+        kind="reversal",
+        source=source,
+        idempotency_key=idempotency_key,
+        postings=tuple(Posting(p.account_id, -p.amount) for p in original.postings),
+        reference=reference or f"reversal of {original.id}",
+        reverses_id=original.id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    code: str
+    kind: str
+    balance: Tiyn
+    floor: Tiyn | None
+
+    @property
+    def available(self) -> Tiyn | None:
+        """How much can still be debited, or None for an account without a floor."""
+        return None if self.floor is None else self.balance - self.floor
+
+
+def check_floor(balance: Tiyn, floor: Tiyn | None, delta: Tiyn) -> bool:
+    """Whether applying ``delta`` keeps the balance at or above its floor.
+
+    Credits are always allowed, even to an account that sits below its floor (a forced debit
+    may have put it there), because they can only bring it closer to allowed.
+    """
+    return delta >= 0 or floor is None or balance + delta >= floor

@@ -1,0 +1,1 @@
+"""Side effects (SMS, e-mail, events) leave through an outbox written in the same transaction."""

@@ -1,0 +1,1 @@
+"""The subscriber register: numbers, people, brands, prepaid/postpaid, lifecycle status."""

@@ -1,0 +1,1 @@
+"""The web shell: app factory, error mapping, health, metrics; features add routers."""

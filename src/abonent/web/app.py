@@ -1,0 +1,52 @@
+"""FastAPI application factory. Routers of features are mounted from ``web.routes_registry``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from abonent import __version__
+from abonent.bootstrap import Container
+from abonent.db.uow import STORAGE_ERRORS
+from abonent.web.errors import install_error_handlers, problem
+from abonent.web.observability import Metrics, MetricsMiddleware, configure_logging
+
+
+def create_app(container: Container) -> FastAPI:
+    configure_logging(container.settings.log_level, container.settings.log_json)
+    app = FastAPI(
+        title="Abonent",
+        version=__version__,
+        description="Balances, payments and self-service of a mobile operator.",
+    )
+    app.state.container = container
+    metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> Response:
+        """Liveness and database reachability."""
+        try:
+            with container.db.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except STORAGE_ERRORS:
+            return problem(503, "storage_unavailable", "the database is unavailable")
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from abonent.web import routes_registry
+
+    routes_registry.include_routers(app)
+    return app
+
+
+def container_of(request: Request) -> Container:
+    """The container the app was built with; handlers get it through a dependency."""
+    container: Container = request.app.state.container
+    return container

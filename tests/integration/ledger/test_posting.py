@@ -1,0 +1,109 @@
+"""The ledger on a real database: exactly-once posting, floors, reversals, audit."""
+
+from __future__ import annotations
+
+import pytest
+
+from abonent.core.errors import IdempotencyConflict, InsufficientFunds, NotFound
+from abonent.db.uow import Database
+from abonent.ledger import services as ledger
+from abonent.ledger.domain import transfer_request
+from tests.factories import floored_account, system_account
+
+pytestmark = pytest.mark.storage
+
+
+def _transfer(src: int, dst: int, amount: int, key: str) -> ledger.TransactionRequest:
+    return transfer_request(
+        kind="test",
+        source="tests",
+        idempotency_key=key,
+        debit_account_id=src,
+        credit_account_id=dst,
+        amount=amount,
+    )
+
+
+def balance(db: Database, account_id: int) -> int:
+    with db.reading() as uow:
+        account = uow.ledger.account(account_id)
+    assert account is not None
+    return account.balance
+
+
+def test_transfer_moves_money_and_keeps_audit_clean(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    posted = ledger.post(db, _transfer(source, wallet, 500, "k1"))
+    assert not posted.replayed
+    assert balance(db, wallet) == 500
+    assert balance(db, source) == -500
+    assert ledger.audit_ledger(db).ok
+
+
+def test_repeated_key_moves_money_once_and_returns_first_result(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    first = ledger.post(db, _transfer(source, wallet, 500, "same"))
+    again = ledger.post(db, _transfer(source, wallet, 500, "same"))
+    assert again.replayed and again.id == first.id
+    assert balance(db, wallet) == 500
+
+
+def test_same_key_with_another_amount_is_a_conflict_and_changes_nothing(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    ledger.post(db, _transfer(source, wallet, 500, "same"))
+    with pytest.raises(IdempotencyConflict):
+        ledger.post(db, _transfer(source, wallet, 501, "same"))
+    assert balance(db, wallet) == 500
+
+
+def test_debit_below_floor_is_refused_and_nothing_is_written(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    other = floored_account(db, "w2")
+    ledger.post(db, _transfer(source, wallet, 100, "fund"))
+    with pytest.raises(InsufficientFunds):
+        ledger.post(db, _transfer(wallet, other, 101, "too-much"))
+    assert balance(db, wallet) == 100
+    assert balance(db, other) == 0
+    with db.reading() as uow:
+        assert uow.ledger.find_transaction("tests", "too-much") is None
+    assert ledger.audit_ledger(db).ok
+
+
+def test_reversal_undoes_once_and_only_while_money_is_there(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    other = floored_account(db, "w2")
+    paid = ledger.post(db, _transfer(source, wallet, 300, "pay"))
+    ledger.post(db, _transfer(wallet, other, 200, "spend"))
+    with pytest.raises(InsufficientFunds):
+        ledger.reverse(db, paid.id, source="tests", idempotency_key="rev1", reason="wrong number")
+    ledger.post(db, _transfer(other, wallet, 200, "back"))
+    reversal = ledger.reverse(db, paid.id, source="tests", idempotency_key="rev2", reason="x")
+    assert reversal.reverses_id == paid.id
+    assert balance(db, wallet) == 0
+    again = ledger.reverse(db, paid.id, source="tests", idempotency_key="rev2", reason="x")
+    assert again.replayed and again.id == reversal.id
+    with pytest.raises(NotFound):
+        ledger.reverse(db, 999_999, source="tests", idempotency_key="rev3", reason="x")
+    assert ledger.audit_ledger(db).ok
+
+
+def test_batch_refuses_only_the_lines_that_break_a_floor(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    revenue = system_account(db, "revenue")
+    ledger.post(db, _transfer(source, wallet, 1000, "fund"))
+    requests = [_transfer(wallet, revenue, 400, f"fee{i}") for i in range(3)]
+    requests.append(_transfer(wallet, revenue, 400, "fee0"))  # repeated inside the batch
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(uow, requests)
+        uow.commit()
+    assert [o.posted for o in outcomes] == [True, True, False, False]
+    assert isinstance(outcomes[2].error, InsufficientFunds)
+    assert outcomes[3].replayed
+    assert balance(db, wallet) == 200
+    assert ledger.audit_ledger(db).ok
