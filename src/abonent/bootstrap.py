@@ -25,6 +25,8 @@ class Container:
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:
+    from abonent import hooks_registry  # noqa: F401  (registers features' top-up hooks)
+
     settings = settings or Settings()
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)

@@ -32,7 +32,7 @@ app.add_typer(bench_app, name="bench")
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     from abonent.db.migrate import upgrade
 

@@ -19,7 +19,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     if database_url.startswith("sqlite"):
         create_engine(database_url).dispose()  # creates the parent directory of the file
     command.upgrade(alembic_config(database_url), revision)

@@ -37,3 +37,10 @@ class SqlOutbox:
         if recipient is not None:
             query = query.where(outbox.c.recipient == recipient)
         return [dict(row._mapping) for row in self.connection.execute(query)]
+
+
+def enqueue_sms(outbox_repo: SqlOutbox, *, to: str, text: str, sender: str, now: datetime) -> int:
+    """The one way features queue an SMS: payload ``{"to", "sender", "text"}``, topic ``sms``."""
+    return outbox_repo.enqueue(
+        topic="sms", recipient=to, payload={"to": to, "sender": sender, "text": text}, now=now
+    )

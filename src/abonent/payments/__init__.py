@@ -1,0 +1,1 @@
+"""Money in: top-ups from every channel, their receipts, status and corrections."""
