@@ -40,7 +40,12 @@ def create_app(container: Container) -> FastAPI:
     def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from fastapi.staticfiles import StaticFiles
+
     from abonent.web import routes_registry
+    from abonent.web.templating import STATIC_DIR
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     routes_registry.include_routers(app)
     return app
