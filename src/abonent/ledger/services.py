@@ -17,6 +17,7 @@ from abonent.core.errors import (
 )
 from abonent.core.money import Tiyn
 from abonent.db.uow import Database, UnitOfWork
+from abonent.ledger import hooks
 from abonent.ledger.domain import (
     PostedTransaction,
     TransactionRequest,
@@ -37,11 +38,14 @@ def record(uow: UnitOfWork, request: TransactionRequest) -> PostedTransaction:
     """
     now = uow.clock.now()
     transaction_id = uow.ledger.insert_transaction(request, now)
-    for account_id, delta in request.net_by_account().items():
+    net = request.net_by_account()
+    for account_id, delta in net.items():
         if not uow.ledger.apply_delta(account_id, delta):
             raise InsufficientFunds(
                 "the balance is not enough for this operation", account_id=account_id
             )
+    if hooks.AFTER_RECORD:
+        hooks.run_after_record(uow, net)
     return PostedTransaction(
         id=transaction_id,
         kind=request.kind,
@@ -149,7 +153,10 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
             net_total[account_id] += delta
         accepted.append(index)
     ids = uow.ledger.insert_transactions([requests[i] for i in accepted], uow.clock.now())
-    uow.ledger.apply_deltas_unguarded({a: d for a, d in net_total.items() if d})
+    moved = {a: d for a, d in net_total.items() if d}
+    uow.ledger.apply_deltas_unguarded(moved)
+    if hooks.AFTER_RECORD and moved:
+        hooks.run_after_record(uow, moved)
     for index, transaction_id in zip(accepted, ids, strict=True):
         outcomes[index] = BatchOutcome(requests[index], transaction_id=transaction_id)
     return [o for o in outcomes if o is not None]
