@@ -28,7 +28,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AbonentError)
     async def _domain(_: Request, exc: AbonentError) -> JSONResponse:
         details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | bool)}
-        return problem(exc.http_status, exc.code, exc.message, **details)
+        response = problem(exc.http_status, exc.code, exc.message, **details)
+        retry_after = exc.details.get("retry_after_seconds")
+        if isinstance(retry_after, int):
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Feature routers mounted on the app; add a line when a feature gets HTTP routes."""
+"""Feature routers mounted on the app; add a line (import + include) per feature router."""
 
 from __future__ import annotations
 
@@ -6,4 +6,6 @@ from fastapi import FastAPI
 
 
 def include_routers(app: FastAPI) -> None:
-    del app  # no feature routes yet beyond the shell's own
+    from abonent.auth.api import router as auth_api
+
+    app.include_router(auth_api)

@@ -1,0 +1,1 @@
+"""Subscriber authentication: one-time SMS codes, passwords, sessions, login throttling."""
