@@ -76,3 +76,52 @@ def require_right(held: Right | None, needed: Right) -> None:
     # Deliberately the same answer for "no such number" and "not yours": no probing.
     if held is None or held < needed:
         raise Forbidden("you have no access to this number")
+
+
+# Ledger transaction kinds → spending categories shown on the dashboard chart.
+CATEGORY_OF_PREFIX = {
+    "renewal": "tariff",
+    "tariff": "tariff",
+    "fee": "tariff",
+    "option": "options",
+    "usage": "usage",
+    "call": "usage",
+    "sms": "usage",
+    "data": "usage",
+    "collect_call": "usage",
+    "transfer": "transfers",
+    "credit": "credit",
+    "statement": "services",
+}
+
+
+def category_of(kind: str) -> str:
+    head = kind.split(".")[0]
+    if kind.startswith("usage."):
+        return kind.split(".")[1] if kind.count(".") >= 1 else "usage"
+    return CATEGORY_OF_PREFIX.get(head, "other")
+
+
+def months_back(now: datetime, count: int) -> list[str]:
+    """The last ``count`` calendar months as ``YYYY-MM``, oldest first, ending with ``now``'s."""
+    year, month = now.year, now.month
+    labels = []
+    for _ in range(count):
+        labels.append(f"{year:04d}-{month:02d}")
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    return list(reversed(labels))
+
+
+def spending_by_month(
+    debits: list[tuple[datetime, str, int]], months: list[str]
+) -> dict[str, dict[str, int]]:
+    """``{month: {category: tiyn}}`` for the given months (empty months included)."""
+    table: dict[str, dict[str, int]] = {m: {} for m in months}
+    for at, kind, amount in debits:
+        month = f"{at.year:04d}-{at.month:02d}"
+        if month in table:
+            category = category_of(kind)
+            table[month][category] = table[month].get(category, 0) + amount
+    return table

@@ -67,6 +67,13 @@ class SqlSubscriberRepository:
             .values(status=status.value, status_changed_at=now)
         )
 
+    def update_contacts(self, subscriber_id: int, *, email: str | None, language: Language) -> None:
+        self.connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id)
+            .values(email=email, language=language.value)
+        )
+
     def count(self) -> int:
         return int(
             self.connection.execute(select(sa.func.count()).select_from(subscribers)).scalar_one()

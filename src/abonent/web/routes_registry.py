@@ -6,6 +6,38 @@ from fastapi import FastAPI
 
 
 def include_routers(app: FastAPI) -> None:
+    from abonent.agents.api import router as agents_api
     from abonent.auth.api import router as auth_api
+    from abonent.bills.pages import router as bills_pages
+    from abonent.cabinet.api import router as cabinet_api
+    from abonent.cabinet.pages import router as cabinet_pages
+    from abonent.cards.pages import api_router as cards_api
+    from abonent.cards.pages import router as cards_pages
+    from abonent.cashdesk.api import router as cashdesk_api
+    from abonent.cashdesk.pages import router as cashdesk_pages
+    from abonent.cabinet.staff import router as staff_pages
+    from abonent.payments.api import router as payments_api
+    from abonent.payments.pages import router as payments_pages
+    from abonent.receipts.pages import router as receipts_pages
+    from abonent.vouchers.api import router as vouchers_api
+    from abonent.ussd.api import router as ussd_api
+    from abonent.sms.api import router as sms_api
+    from abonent.simulator.pages import router as simulator_pages
 
     app.include_router(auth_api)
+    app.include_router(cabinet_api)
+    app.include_router(cabinet_pages)
+    app.include_router(staff_pages)
+    app.include_router(agents_api)
+    app.include_router(payments_api)
+    app.include_router(payments_pages)
+    app.include_router(vouchers_api)
+    app.include_router(ussd_api)
+    app.include_router(sms_api)
+    app.include_router(simulator_pages)
+    app.include_router(bills_pages)
+    app.include_router(cashdesk_api)
+    app.include_router(cashdesk_pages)
+    app.include_router(receipts_pages)
+    app.include_router(cards_pages)
+    app.include_router(cards_api)
