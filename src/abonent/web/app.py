@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -55,3 +57,19 @@ def container_of(request: Request) -> Container:
     """The container the app was built with; handlers get it through a dependency."""
     container: Container = request.app.state.container
     return container
+
+
+def http_routes(app: FastAPI) -> list[Any]:
+    """Every route object with methods the app serves, through included routers too."""
+    found: list[Any] = []
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            nested = getattr(route, "original_router", None) or getattr(route, "router", None)
+            if nested is not None and hasattr(nested, "routes") and not hasattr(route, "methods"):
+                walk(list(nested.routes))
+            elif isinstance(getattr(route, "methods", None), set | frozenset):
+                found.append(route)
+
+    walk(list(app.routes))
+    return found
