@@ -80,6 +80,10 @@ def require_right(held: Right | None, needed: Right) -> None:
 
 # Ledger transaction kinds → spending categories shown on the dashboard chart.
 CATEGORY_OF_PREFIX = {
+    "tariff_change": "tariff",
+    "option_fee": "options",
+    "statement_fee": "services",
+    "trust_credit": "credit",
     "renewal": "tariff",
     "tariff": "tariff",
     "fee": "tariff",
@@ -125,3 +129,35 @@ def spending_by_month(
             category = category_of(kind)
             table[month][category] = table[month].get(category, 0) + amount
     return table
+
+
+# Ledger transaction kinds → what a person reads in the history (English msgids, translated).
+OPERATION_LABELS = {
+    "opening_balance": "Opening balance",
+    "topup.agent": "Top-up via a payment agent",
+    "topup.voucher": "Top-up with a voucher",
+    "topup.card": "Top-up by bank card",
+    "topup.cash": "Cash payment",
+    "topup.transfer": "Transfer received",
+    "topup.correction": "Payment moved by support",
+    "reversal": "Correction (reversal)",
+    "renewal": "Tariff fee",
+    "tariff_change": "Tariff change",
+    "option_fee": "Service fee",
+    "statement_fee": "Detailed statement",
+    "usage": "Calls, SMS and internet",
+    "usage.collect_call": "Collect call",
+    "collect_call": "Collect call",
+    "transfer.sent": "Balance transfer",
+    "trust_credit.taken": "Trust payment",
+    "trust_credit.repaid": "Trust payment repaid",
+    "trust_credit.forced": "Trust payment debited at the deadline",
+}
+
+
+def operation_label(kind: str) -> str:
+    """The label of a transaction kind; falls back on its family (``renewal.monthly``)."""
+    if kind in OPERATION_LABELS:
+        return OPERATION_LABELS[kind]
+    head = kind.split(".")[0]
+    return OPERATION_LABELS.get(head, "Operation")

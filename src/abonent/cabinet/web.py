@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from abonent.bootstrap import Container
+from abonent.cabinet.domain import operation_label
 from abonent.core.money import format_tenge
 from abonent.core.msisdn import display, masked, national10
 from abonent.web import i18n
@@ -101,6 +102,7 @@ def render(
         "masked": masked,
         "national10": national10,
         "languages": i18n.LANGUAGES,
+        "operation_label": operation_label,
     }
     response = templates.TemplateResponse(
         request, name, {**base, **context}, status_code=status_code
