@@ -1,6 +1,284 @@
-"""Placeholder: replaced by the real ledger benchmark."""
+"""``abonent bench ledger``: durable ledger transfers per second, in-process.
+
+Four ways on each database (SQLite in a temporary file with WAL and ``synchronous=FULL``;
+PostgreSQL with ``synchronous_commit=on``):
+
+- one commit per transfer through ``ledger.services.post`` (the exactly-once path, every key
+  unique), with one client and with ``--clients`` threads;
+- batched: ``record_batch`` of ``--batch-size`` transfers per commit, one client and
+  ``--clients`` threads.
+
+Every transfer moves 1-500 tiyn between two random accounts among ``--accounts`` floored
+subscriber-like accounts. After each run the ledger is audited and the transactions stored under
+the run's source are counted against the ones acknowledged: anything lost or duplicated fails
+the command (exit 1). pgbench TPC-B then runs with the same client count on the same PostgreSQL.
+Targets (2 cores): ≥ 3,000 transfers/s one commit each on SQLite; ≥ 10,000/s batched.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.progress import Progress
+
+from abonent.core.clock import SystemClock
+from abonent.core.errors import InsufficientFunds
+from abonent.db.engine import create_engine
+from abonent.db.uow import Database
+from abonent.ledger import hooks
+from abonent.ledger import services as ledger
+from abonent.ledger.domain import AccountKind, TransactionRequest, transfer_request
+from abonent.ledger.tables import ledger_transactions
+from bench import common
+
+SINGLE_COMMIT_TARGET_SQLITE = common.Target(3_000, "transfers/s")
+BATCHED_TARGET = common.Target(10_000, "transfers/s")
+OPENING_BALANCE = 10_000_000_000  # tiyn per account: no transfer in a run can reach the floor
 
 
-def bench_ledger() -> None:
-    """Durable ledger transfers per second (being written)."""
-    raise SystemExit("not written yet")
+@dataclass(frozen=True)
+class Setup:
+    db: Database
+    accounts: list[int]
+    database: str  # "SQLite" or "PostgreSQL"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    throughput: common.Throughput
+    stored: int
+    audit_ok: bool
+    problems: list[str]
+
+    @property
+    def exact(self) -> bool:
+        return self.audit_ok and self.stored == self.throughput.operations
+
+
+def bench_ledger(
+    seconds: Annotated[float, typer.Option(help="Length of each measurement.", min=0.5)] = 5.0,
+    accounts: Annotated[int, typer.Option(help="Accounts transfers move between.", min=2)] = 1000,
+    batch_size: Annotated[
+        int, typer.Option(help="Transfers per commit when batched.", min=1)
+    ] = 1000,
+    clients: Annotated[
+        int, typer.Option(help="Concurrent threads (and pgbench clients).", min=1)
+    ] = 8,
+    sqlite_only: Annotated[bool, typer.Option(help="Skip PostgreSQL and pgbench.")] = False,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Use this server instead of a throwaway one (or ${common.POSTGRES_URL_ENV})."
+        ),
+    ] = None,
+    write: Annotated[bool, typer.Option(help="Write the figures to docs/benchmarks.md.")] = True,
+) -> None:
+    """Durable ledger transfers per second, one commit each and batched, against pgbench."""
+    report = common.Report(
+        "ledger", "durable ledger transfers per second, in-process", common.command_line()
+    )
+    failures: list[str] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="abonent-bench-") as workdir,
+        common.bench_progress() as progress,
+    ):
+        # Described first: the load average and fsync time before our own load.
+        machine = common.describe_machine("not measured (--sqlite-only)", disk_dir=Path(workdir))
+        report.machine = machine
+        sqlite_url = common.sqlite_database(Path(workdir))
+        failures += _measure_database(
+            report, sqlite_url, "SQLite", seconds, accounts, batch_size, clients, progress
+        )
+        if not sqlite_only:
+            with common.postgres(postgres_url) as server:
+                report.machine = replace(machine, postgres=server.version)
+                url = server.create_database("abonent_bench_ledger")
+                common.migrate(url)
+                failures += _measure_database(
+                    report, url, "PostgreSQL", seconds, accounts, batch_size, clients, progress
+                )
+                report.pgbench = server.pgbench(clients, seconds, progress=progress)
+                server.drop_database("abonent_bench_ledger")
+    report.notes += [
+        f"{accounts:,} accounts with a floor of 0; each transfer moves 1-500 tiyn between two "
+        "random accounts; every key unique. One commit each = `ledger.services.post` (replay "
+        "check by unique index, guarded balance updates in account order, commit); batched = "
+        f"`record_batch` of {batch_size:,} transfers per unit of work.",
+        "checked: after each run `audit_ledger` passed (every transaction sums to zero, every "
+        "balance equals its postings, none below its floor) and the transactions stored for "
+        "the run equal the transfers acknowledged (nothing lost, nothing duplicated).",
+        f"the ledger alone: {len(hooks.AFTER_RECORD)} after-record hooks registered (features' "
+        "hooks and their queries are measured by their own benchmarks). µs CPU = user + system "
+        "time of the benchmark process per transfer; on PostgreSQL the server's CPU is not in it. "
+        "p50 / p99 = latency of one commit (of one transfer, or of one batch).",
+    ]
+    common.print_report(report)
+    if write:
+        common.console.print(f"written to {common.write_report(report)}")
+    if failures:
+        for failure in failures:
+            common.console.print(f"FAILED {failure}")
+        raise typer.Exit(1)
+
+
+def _measure_database(
+    report: common.Report,
+    url: str,
+    database: str,
+    seconds: float,
+    account_count: int,
+    batch_size: int,
+    clients: int,
+    progress: Progress,
+) -> list[str]:
+    engine = create_engine(url, pool_size=clients + 2)
+    try:
+        setup = Setup(
+            Database(engine, SystemClock()), _open_accounts(engine, account_count), database
+        )
+        failures: list[str] = []
+        client_counts = sorted({1, clients})
+        for mode, threads in [(m, n) for m in ("post", "batch") for n in client_counts]:
+            source = f"bench-{database.lower()}-{mode}-{threads}"
+            step = (
+                _posting_step(setup, source)
+                if mode == "post"
+                else _batch_step(setup, source, batch_size)
+            )
+            how = "one commit each" if mode == "post" else f"batches of {batch_size:,}"
+            label = f"{database} · {how} · {threads} client{'s' if threads > 1 else ''}"
+            run = common.run_clients(
+                threads, seconds, step, progress=progress, label=label, unit="transfers"
+            )
+            outcome = _verify(setup, source, run)
+            target = None
+            if mode == "batch":
+                target = BATCHED_TARGET
+            elif database == "SQLite":
+                target = SINGLE_COMMIT_TARGET_SQLITE
+            note = (
+                f"audit ok, {outcome.stored:,} stored = acknowledged; "
+                f"{run.cpu_us_per_operation:,.0f} µs CPU each in this process"
+                if outcome.exact
+                else f"FAILED: {outcome.stored:,} stored, {run.operations:,} acknowledged; "
+                + "; ".join(outcome.problems[:3])
+            )
+            report.add(
+                common.Figure(
+                    label,
+                    run.rate,
+                    "transfers/s",
+                    target=target,
+                    vs_pgbench=True,
+                    note=note,
+                    latency_ms=(run.percentile_ms(50), run.percentile_ms(99)),
+                )
+            )
+            if not outcome.exact:
+                failures.append(f"{label}: {note}")
+        return failures
+    finally:
+        engine.dispose()
+
+
+def _open_accounts(engine: sa.Engine, count: int) -> list[int]:
+    """``count`` floored accounts, each funded from one unfloored system account."""
+    db = Database(engine, SystemClock())
+    with db.uow() as uow:
+        now = uow.clock.now()
+        funding = uow.ledger.create_account(
+            "system:opening_balance:bench", AccountKind.OPENING_BALANCE, None, now
+        )
+        ids = [
+            uow.ledger.create_account(f"bench:{i}", AccountKind.SUBSCRIBER_MAIN, 0, now)
+            for i in range(count)
+        ]
+        outcomes = ledger.record_batch(
+            uow,
+            [
+                transfer_request(
+                    kind="opening_balance",
+                    source="bench-setup",
+                    idempotency_key=str(account_id),
+                    debit_account_id=funding,
+                    credit_account_id=account_id,
+                    amount=OPENING_BALANCE,
+                )
+                for account_id in ids
+            ],
+        )
+        if not all(o.posted for o in outcomes):
+            raise common.BenchError("could not fund the benchmark accounts")
+        uow.commit()
+    return ids
+
+
+def _transfer(rng: random.Random, accounts: list[int], source: str, key: str) -> TransactionRequest:
+    debit, credit = rng.sample(accounts, 2)
+    return transfer_request(
+        kind="transfer",
+        source=source,
+        idempotency_key=key,
+        debit_account_id=debit,
+        credit_account_id=credit,
+        amount=rng.randint(1, 500),
+    )
+
+
+def _posting_step(setup: Setup, source: str) -> Callable[[int], int]:
+    rngs: dict[int, random.Random] = {}
+    sequence: dict[int, int] = {}
+
+    def step(client: int) -> int:
+        rng = rngs.setdefault(client, random.Random(client))
+        n = sequence.get(client, 0)
+        sequence[client] = n + 1
+        request = _transfer(rng, setup.accounts, source, f"{client}-{n}")
+        try:
+            posted = ledger.post(setup.db, request)
+        except InsufficientFunds:
+            return 0
+        if posted.replayed:
+            raise common.BenchError(f"key {request.idempotency_key} replayed: it was never sent")
+        return 1
+
+    return step
+
+
+def _batch_step(setup: Setup, source: str, batch_size: int) -> Callable[[int], int]:
+    rngs: dict[int, random.Random] = {}
+    sequence: dict[int, int] = {}
+
+    def step(client: int) -> int:
+        rng = rngs.setdefault(client, random.Random(client))
+        n = sequence.get(client, 0)
+        sequence[client] = n + batch_size
+        requests = [
+            _transfer(rng, setup.accounts, source, f"{client}-{n + i}") for i in range(batch_size)
+        ]
+        with setup.db.uow() as uow:
+            outcomes = ledger.record_batch(uow, requests)
+            uow.commit()
+        if any(o.replayed for o in outcomes):
+            raise common.BenchError("a batch key replayed: it was never sent")
+        return sum(1 for o in outcomes if o.posted)
+
+    return step
+
+
+def _verify(setup: Setup, source: str, run: common.Throughput) -> Outcome:
+    report = ledger.audit_ledger(setup.db)
+    with setup.db.reading() as uow:
+        stored = uow.connection.execute(
+            sa.select(sa.func.count())
+            .select_from(ledger_transactions)
+            .where(ledger_transactions.c.source == source)
+        ).scalar_one()
+    return Outcome(run, int(stored), report.ok, report.problems)

@@ -11,9 +11,11 @@ import sys
 from typing import Annotated
 
 import typer
+from sqlalchemy import exc as sa_exc
 
 from abonent.cli_support import console, container, err_console
 from abonent.core.errors import AbonentError, StorageUnavailable, ValidationError
+from abonent.db.uow import STORAGE_ERRORS
 from abonent.subscribers.cli import brand_app, subscriber_app
 
 app = typer.Typer(
@@ -71,7 +73,16 @@ def serve(
 
     application = create_app(container())
     console.print(f"Abonent is serving at http://{host}:{port}  (health: /healthz, API: /docs)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
+    # for loopback peers; the app decides that itself (``settings.trust_forwarded_for``).
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -117,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every failure into one line and an exit code."""
     _register_feature_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of ``typer.Exit(n)``.
+        outcome = app(args=argv, standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code or 0)
     except typer.Abort:
@@ -143,7 +155,24 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         err_console.print(f"error [os_error]: {exc}")
         return 1
-    return 0
+    except STORAGE_ERRORS as exc:
+        # Raised outside a unit of work (migrations): the same answer as StorageUnavailable.
+        err_console.print(
+            f"error [storage_unavailable]: the database is unavailable: {_first(exc)}"
+        )
+        return 3
+    except sa_exc.SQLAlchemyError as exc:
+        # Typically a database that was never migrated (`abonent db upgrade` first).
+        err_console.print(f"error [database_error]: {_first(exc)}")
+        return 1
+    return outcome if isinstance(outcome, int) and not isinstance(outcome, bool) else 0
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of a driver's error: enough to act on, never a traceback."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 if __name__ == "__main__":

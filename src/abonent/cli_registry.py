@@ -7,7 +7,9 @@ import typer
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     from abonent.agents.cli import agent_app
+    from abonent.autopay.cli import autopay_app
     from abonent.bills.cli import bills_app
+    from abonent.cards.cli import cards_app
     from abonent.cashdesk.cli import cashdesk_app
     from abonent.cabinet.staff import staff_app, support_app
     from abonent.charging.cli import register as register_charging
@@ -29,4 +31,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     app.add_typer(receipts_app, name="receipts")
     app.add_typer(support_app, name="support")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(cards_app, name="cards")
+    app.add_typer(autopay_app, name="autopay")
     register_benchmarks(bench_app)

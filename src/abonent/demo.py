@@ -83,7 +83,44 @@ def load_subscribers(c: Container) -> list[str]:
     return added
 
 
-DEMO_LOADERS: list[DemoLoader] = [load_subscribers]
+def load_agents(c: Container) -> list[str]:
+    from abonent.agents.demo import load_agents as load
+
+    return load(c)
+
+
+def load_vouchers(c: Container) -> list[str]:
+    from abonent.vouchers.demo import load_demo_vouchers
+
+    return load_demo_vouchers(c)
+
+
+def load_charging(c: Container) -> list[str]:
+    from abonent.charging.demo import load_charging_demo
+
+    return load_charging_demo(c)
+
+
+def load_autopay(c: Container) -> list[str]:
+    from abonent.autopay.demo import load_autopay_demo
+
+    return load_autopay_demo(c)
+
+
+def load_cashdesk(c: Container) -> list[str]:
+    from abonent.cashdesk.demo import load_cashdesk as load_cashdesk_demo
+
+    return load_cashdesk_demo(c)
+
+
+DEMO_LOADERS: list[DemoLoader] = [
+    load_subscribers,
+    load_agents,
+    load_vouchers,
+    load_charging,
+    load_autopay,
+    load_cashdesk,
+]
 
 
 def load_demo(c: Container) -> list[str]:

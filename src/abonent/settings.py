@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     voucher_failure_window_hours: int = 24
     voucher_lock_hours: int = 24
     voucher_api_key: str = ""
+    # Charging: the API key network elements send (X-Api-Key) to POST /api/v1/usage and
+    # /api/v1/usage/authorize (empty: refused to everyone); how often ``serve`` runs due jobs
+    # (renewals, statement e-mails), 0 for never; a TTF font of PDF statements (Cyrillic).
+    usage_api_key: str = ""
+    jobs_interval_seconds: int = 60
+    statement_font_path: str = ""  # empty: Roboto from the font-roboto package
+    # Outgoing e-mail (statements); empty host: e-mails wait in the outbox.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_sender: str = "Abonent <noreply@abonent.example.kz>"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 20.0
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Settings:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from abonent.bootstrap import Container
@@ -55,6 +55,9 @@ class HistoryItem(BaseModel):
     amount_tiyn: int
     amount: str
     receipt_number: str | None
+    receipt_url: str | None = Field(
+        default=None, description="the receipt's share link (add .pdf for the PDF)"
+    )
 
 
 class HistoryPage(BaseModel):
@@ -127,7 +130,7 @@ def _grant(g: Grant) -> GrantInfo:
     return GrantInfo(
         id=g.id,
         kind=g.kind.value,
-        right=g.right.name.lower(),  # type: ignore[arg-type]
+        right=g.right.name.lower(),
         grantee=national10(g.grantee_msisdn),
         target=national10(g.target_msisdn),
         created_at=g.created_at,
@@ -182,6 +185,7 @@ def history(
     lines = services.history(
         c.db, principal.subscriber, msisdn, before=before, limit=limit, direction=direction
     )
+    receipts = services.receipt_links(c.db, principal.subscriber, msisdn, lines)
     return HistoryPage(
         items=[
             HistoryItem(
@@ -192,6 +196,9 @@ def history(
                 amount_tiyn=line.amount,
                 amount=format_tenge(line.amount),
                 receipt_number=line.receipt_number,
+                receipt_url=f"/r/{receipts[line.receipt_number]}"
+                if line.receipt_number in receipts
+                else None,
             )
             for line in lines
         ],
@@ -274,7 +281,9 @@ def delegate(body: DelegateRequest, principal: SignedIn, c: ContainerDep) -> Gra
 
 
 @router.delete("/grants/{grant_id}", response_model=Done)
-def revoke(grant_id: int, principal: SignedIn, c: ContainerDep) -> Done:
+def revoke(
+    grant_id: Annotated[int, Path(ge=1, le=2**62)], principal: SignedIn, c: ContainerDep
+) -> Done:
     services.revoke(c.db, principal.subscriber, grant_id)
     return Done(status="revoked")
 

@@ -74,6 +74,11 @@ async def _signed_in_post(request: Request, c: Container) -> Principal | Respons
     return principal
 
 
+def _id(text: str) -> int | None:
+    """A positive id from a form or query field; None for anything else (never an overflow)."""
+    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) < 18 else None
+
+
 def _target(request: Request, principal: Principal) -> str:
     return request.query_params.get("n") or principal.subscriber.msisdn
 
@@ -281,7 +286,7 @@ def _history_filters(request: Request) -> dict[str, object]:
         "direction": request.query_params.get("direction") or None,
         "since": day("from"),
         "until": day("to"),
-        "before": int(before) if before.isdigit() else None,
+        "before": _id(before),
     }
 
 
@@ -305,7 +310,12 @@ def history(request: Request, c: ContainerDep) -> Response:
     return render(
         request,
         "cabinet/history.html",
-        {"lines": lines, "target": target, "query": dict(request.query_params)},
+        {
+            "lines": lines,
+            "target": target,
+            "query": dict(request.query_params),
+            "receipts": services.receipt_links(c.db, principal.subscriber, target, lines),
+        },
         principal=principal,
     )
 
@@ -319,8 +329,12 @@ def history_csv(request: Request, c: ContainerDep) -> Response:
     filters["before"] = None
     try:
         lines = services.history(
-            c.db, principal.subscriber, _target(request, principal), limit=10_000, **filters
-        )  # type: ignore[arg-type]
+            c.db,
+            principal.subscriber,
+            _target(request, principal),
+            limit=10_000,
+            **filters,  # type: ignore[arg-type]
+        )
     except AbonentError as error:
         return render(
             request,
@@ -580,7 +594,11 @@ async def revoke(request: Request, c: ContainerDep) -> Response:
     form = await _form(request)
     grant_id = form.get("grant_id", "")
     try:
-        services.revoke(c.db, principal.subscriber, int(grant_id) if grant_id.isdigit() else 0)
+        services.revoke(
+            c.db,
+            principal.subscriber,
+            _id(grant_id) or 0,
+        )
     except AbonentError as error:
         return back("/cabinet/family", error=error.code)
     return back("/cabinet/family", ok="revoked")

@@ -369,3 +369,21 @@ def notifications(db: Database, principal: Subscriber, limit: int = 50) -> list[
         }
         for r in rows
     ]
+
+
+def receipt_links(
+    db: Database, principal: Subscriber, target_msisdn: str, lines: list[HistoryLine]
+) -> dict[str, str]:
+    """Receipt number → share token of the receipts behind these history lines (view right);
+    empty when the receipts feature is not installed."""
+    wanted = {line.receipt_number for line in lines if line.receipt_number}
+    if not wanted:
+        return {}
+    try:
+        from abonent.receipts.services import receipts_of_number
+    except ImportError:  # pragma: no cover - receipts are optional for the cabinet
+        return {}
+    with db.reading() as uow:
+        target = authorize(uow, principal, target_msisdn, Right.VIEW)
+    found = receipts_of_number(db, target.msisdn, limit=max(50, 2 * len(lines)))
+    return {r.number: r.share_token for r in found if r.number in wanted}

@@ -55,7 +55,7 @@ def check_staff(db: Database, name: str, password: str) -> bool:
             select(staff_users.c.password_hash).where(staff_users.c.name == name)
         ).scalar_one_or_none()
     try:
-        ok = _hasher.verify(str(stored) if stored else _DUMMY, password)
+        ok: bool = _hasher.verify(str(stored) if stored else _DUMMY, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     return ok and stored is not None

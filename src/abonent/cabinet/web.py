@@ -48,6 +48,27 @@ FLASH_TEXT = {
     "step_up_required": "Confirm this action with the code we send by SMS.",
     "insufficient_funds": "There is not enough money on the balance.",
     "storage_unavailable": "The service is temporarily unavailable. Please try again.",
+    "tariff_changed": "The tariff has been changed.",
+    "option_connected": "The option is connected.",
+    "option_disconnected": "The option is disconnected.",
+    "topped_up": "The balance has been topped up.",
+    "payment_declined": "The payment did not go through. Try another card or later.",
+    "card_linked": "The card is linked.",
+    "card_removed": "The card is removed.",
+    "statement_sent": "The statement has been sent by e-mail.",
+    "invalid_amount": "Please enter an amount like 2000.",
+    "product_not_available": "This is not offered to this number.",
+    "number_not_active": "This cannot be done while the number is not active.",
+    "credit_taken": "The trust credit is on your balance.",
+    "credit_refused": "A trust credit is not available for this number now.",
+    "transferred": "The money has been sent.",
+    "transfer_refused": "This transfer is not possible.",
+    "rule_created": "The auto top-up rule is created.",
+    "rule_completed": "The auto top-up rule is active.",
+    "rule_deleted": "The auto top-up rule is deleted.",
+    "card_not_usable": "This card cannot be used. Link another card.",
+    "card_error": "The card payment failed. Try again later.",
+    "idempotency_conflict": "This request was already sent with other details.",
 }
 
 
@@ -72,7 +93,7 @@ def money(amount: int) -> str:
     whole, fraction = text.split(".")
     sign = "-" if whole.startswith("-") else ""
     digits = whole.lstrip("-")
-    groups = []
+    groups: list[str] = []
     while digits:
         groups.insert(0, digits[-3:])
         digits = digits[:-3]
@@ -117,7 +138,8 @@ def back(
     path: str, *, ok: str | None = None, error: str | None = None, **params: str
 ) -> RedirectResponse:
     query = {k: v for k, v in {"ok": ok, "error": error, **params}.items() if v}
-    target = path + (("?" + urlencode(query)) if query else "")
+    joiner = "&" if "?" in path else "?"
+    target = path + ((joiner + urlencode(query)) if query else "")
     return RedirectResponse(target, status_code=303)
 
 

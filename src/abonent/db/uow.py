@@ -126,6 +126,8 @@ class Database:
         self,
         work: Callable[[UnitOfWork], T],
         replay: Callable[[UnitOfWork], T | None],
+        *,
+        replay_first: bool = True,
     ) -> T:
         """Run ``work`` exactly once per idempotency key.
 
@@ -133,12 +135,18 @@ class Database:
         It is tried first; if a concurrent twin wins the race for the unique key, our insert fails
         with an IntegrityError, everything we did is rolled back, and ``replay`` answers instead.
         The database's unique index settles the race, never an in-memory check.
+
+        ``replay_first=False`` skips the first lookup: only for ``work`` whose first write is the
+        insert under the unique key and which checks nothing before it, so a repeat fails there
+        and is answered by ``replay`` after the rollback, exactly as above. A new request (the
+        common case) then costs one query less (``ledger.post`` uses this).
         """
         try:
             with self.uow() as uow:
-                earlier = replay(uow)
-                if earlier is not None:
-                    return earlier
+                if replay_first:
+                    earlier = replay(uow)
+                    if earlier is not None:
+                        return earlier
                 result = work(uow)
                 uow.commit()
                 return result

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from abonent.core.errors import InvalidAmount, ValidationError
+from abonent.core.errors import Conflict, InvalidAmount, ValidationError
 from abonent.core.money import Tiyn, require_positive_tiyn, require_tiyn
 
 MAX_KEY_LENGTH = 160
@@ -36,6 +36,12 @@ class AccountKind:
     CARD_CLEARING = "card_clearing"
     CASH_CLEARING = "cash_clearing"
     SUSPENSE = "suspense"
+
+
+class AlreadyReversed(Conflict):
+    """The transaction was already reversed by another request (a different key)."""
+
+    code = "already_reversed"
 
 
 def subscriber_account_code(msisdn: str) -> str:

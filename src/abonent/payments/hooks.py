@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from abonent.core.money import Tiyn
 from abonent.db.uow import UnitOfWork
+from abonent.payments.domain import Payment
 from abonent.subscribers.domain import Subscriber
 
 
@@ -28,6 +29,7 @@ class CreditedTopUp:
     amount: Tiyn
     channel: str
     transaction_id: int
+    payment: Payment | None = None  # the row just inserted (so hooks need not read it back)
 
 
 TopUpHook = Callable[[UnitOfWork, CreditedTopUp], None]

@@ -77,12 +77,29 @@ def credit_topup(uow: UnitOfWork, request: TopUpRequest) -> Payment:
         transaction_id=posted.id,
         now=now,
     )
+    payment = Payment(
+        id=payment_id,
+        receipt_number=receipt,
+        msisdn=request.msisdn,
+        subscriber_id=subscriber.id,
+        amount=request.amount,
+        channel=request.channel,
+        source=request.source,
+        external_id=request.external_id,
+        external_date=request.external_date,
+        method=request.method,
+        transaction_id=posted.id,
+        status=PaymentStatus.CREDITED,
+        created_at=now,
+        fingerprint=fingerprint_of(request),
+    )
     credited = hooks.CreditedTopUp(
         payment_id=payment_id,
         subscriber=subscriber,
         amount=request.amount,
         channel=request.channel.value,
         transaction_id=posted.id,
+        payment=payment,
     )
     for hook in [*hooks.BEFORE_CREDIT, *hooks.AFTER_CREDIT]:
         hook(uow, credited)
@@ -116,22 +133,7 @@ def credit_topup(uow: UnitOfWork, request: TopUpRequest) -> Payment:
         details={"payment_id": payment_id, "amount": request.amount, "source": request.source},
         transaction_id=posted.id,
     )
-    return Payment(
-        id=payment_id,
-        receipt_number=receipt,
-        msisdn=request.msisdn,
-        subscriber_id=subscriber.id,
-        amount=request.amount,
-        channel=request.channel,
-        source=request.source,
-        external_id=request.external_id,
-        external_date=request.external_date,
-        method=request.method,
-        transaction_id=posted.id,
-        status=PaymentStatus.CREDITED,
-        created_at=now,
-        fingerprint=fingerprint_of(request),
-    )
+    return payment
 
 
 def find_replay(uow: UnitOfWork, request: TopUpRequest) -> Payment | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from abonent.core.errors import AlreadyExists, NotFound, ValidationError
+from abonent.core.errors import AlreadyExists, InvalidAmount, NotFound, ValidationError
 from abonent.core.iin import parse_iin
 from abonent.core.money import Tiyn, require_tiyn
 from abonent.core.msisdn import parse_msisdn
@@ -58,7 +58,7 @@ def add_subscriber(
     email = clean_email(new.email)
     opening = require_tiyn(new.opening_balance, field="balance")
     if opening < 0:
-        raise ValidationError("opening balance cannot be negative")
+        raise InvalidAmount("opening balance cannot be negative", field="balance")
     with db.uow() as uow:
         if uow.subscribers.by_msisdn(msisdn) is not None:
             raise AlreadyExists(f"subscriber {msisdn} already exists")

@@ -11,9 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from abonent import __version__
 from abonent.bootstrap import Container
+from abonent.core.errors import StorageUnavailable
 from abonent.db.uow import STORAGE_ERRORS
 from abonent.web.errors import install_error_handlers, problem
 from abonent.web.observability import Metrics, MetricsMiddleware, configure_logging
+
+
+HEALTH_FAILURES: tuple[type[BaseException], ...] = (StorageUnavailable, *STORAGE_ERRORS)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -32,9 +36,10 @@ def create_app(container: Container) -> FastAPI:
     def healthz() -> Response:
         """Liveness and database reachability."""
         try:
-            with container.db.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except STORAGE_ERRORS:
+            # A read-only unit of work: on SQLite it must not take the write lock.
+            with container.db.reading() as uow:
+                uow.connection.execute(sa.text("SELECT 1"))
+        except HEALTH_FAILURES:
             return problem(503, "storage_unavailable", "the database is unavailable")
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 

@@ -82,3 +82,81 @@ def test_sign_in_by_code_suspend_resume_and_switch_language(
     page.click("#logout")
     page.wait_for_url(f"{base_url}/login?ok=signed_out")
     page.close()
+
+
+@pytest.mark.parametrize("width,height,label", [(390, 844, "phone"), (1280, 900, "desktop")])
+def test_top_up_by_card_change_tariff_connect_option_and_order_a_statement(
+    browser: playwright_api.Browser,
+    base_url: str,
+    container: Container,
+    width: int,
+    height: int,
+    label: str,
+) -> None:
+    from abonent.catalog.services import load_catalogue
+    from tests.e2e.cabinet.test_access_matrix import CATALOGUE
+
+    db = container.db
+    load_catalogue(db, CATALOGUE, actor="test")
+    add_subscriber(db, "7071234567", balance=tenge(5000), name="Айгерим Сейтқали")
+    page = browser.new_page(viewport={"width": width, "height": height}, locale="ru-RU")
+    page.goto(f"{base_url}/login")
+    page.fill("#msisdn", "7071234567")
+    page.click("#send-code")
+    page.wait_for_selector("#code")
+    page.fill("#code", last_code(db, "+77071234567"))
+    page.click("#sign-in")
+    page.wait_for_url(f"{base_url}/cabinet")
+
+    # Link a card: a fresh SMS code first, then the acquirer's own card-entry page.
+    page.click("#to-topup")
+    page.click("#step-up-send")
+    page.wait_for_selector("#step-up-code")
+    page.fill("#step-up-code", last_code(db, "+77071234567"))
+    page.click("#step-up-confirm")
+    page.click("#link-card")
+    page.wait_for_selector("#pan")
+    assert "/sandbox-acquirer/" in page.url
+    page.screenshot(path=screenshot_path(f"cabinet-acquirer-card-entry-{label}"), full_page=True)
+    page.fill("#pan", "4111 1111 1111 1111")
+    page.fill("#expiry", "12/30")
+    page.fill("#cvv", "737")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#flash-ok")
+    assert "/cabinet/topup" in page.url and "1111" in page.inner_text("#cards")
+
+    # Top up 2 000 ₸ from the linked card.
+    page.fill("#amount", "2000")
+    page.screenshot(path=screenshot_path(f"cabinet-topup-{label}"), full_page=True)
+    page.click("#pay")
+    page.wait_for_selector("#balance")
+    assert page.inner_text("#balance").replace("\u202f", " ") == "7 000.00 ₸"
+
+    # Change tariff: the month tariff with its bundles on the dashboard.
+    page.click("#to-tariffs")
+    page.wait_for_selector("#tariff-MONTH")
+    page.screenshot(path=screenshot_path(f"cabinet-tariffs-{label}"), full_page=True)
+    page.click("#tariff-MONTH button.change-tariff")
+    page.wait_for_selector("#tariff-card")
+    assert "Месяц" in page.inner_text("#tariff-card")
+    assert page.locator("#tariff-card meter").count() >= 1
+    page.screenshot(path=screenshot_path(f"cabinet-dashboard-tariff-{label}"), full_page=True)
+
+    # Connect an option with one click, then see it connected.
+    page.click("#to-options")
+    page.click("#option-DATA5 button.connect-option")
+    page.wait_for_selector("#option-DATA5 button.disconnect-option")
+    page.screenshot(path=screenshot_path(f"cabinet-options-{label}"), full_page=True)
+
+    # Order the full statement by e-mail (the short one is free, on the page).
+    page.click("a[data-nav=dashboard]")
+    page.click("#to-statements")
+    page.wait_for_selector("#short-statement")
+    page.fill("#email", "aigerim@example.kz")
+    page.click("#order-statement")
+    page.wait_for_selector("#flash-ok")
+    page.screenshot(path=screenshot_path(f"cabinet-statements-{label}"), full_page=True)
+    with db.reading() as uow:
+        mails = uow.outbox.messages(topic="email")
+    assert any("aigerim@example.kz" in str(m) for m in mails)
+    page.close()

@@ -1,0 +1,294 @@
+"""``abonent bench rating``: usage records rated and posted.
+
+On each database ``--records`` usage records (60 % calls on-net/off-net, 20 % SMS, 15 % data
+sessions, 5 % collect calls) for numbers on a tariff with bundles are rated with
+``charging.services.rate_usage`` in batches of 50,000 (units of work of 5,000 records): bundles
+first, then the balance, one ledger transaction per payer per unit of work, every record
+stored with its charge. Then the first batch is sent again (all duplicates), the stored records
+are counted and the ledger audited. Target (2 cores): ≥ 20,000 records rated and posted per
+second, peak memory < 1 GiB.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from abonent.catalog.services import load_catalogue
+from abonent.charging.domain import UsageRecord
+from abonent.charging.services import rate_usage
+from abonent.charging.tables import subscriptions, usage_records
+from abonent.core.clock import FrozenClock
+from abonent.db.engine import create_engine
+from abonent.db.uow import Database
+from abonent.ledger.domain import AccountKind, system_account_code
+from abonent.ledger.services import audit_ledger
+from abonent.ledger.tables import accounts, ledger_transactions, postings
+from abonent.subscribers.tables import subscribers
+from bench import common
+
+CATALOGUE = """\
+version: "bench"
+charges: {collect_call_per_minute: 13}
+tariffs:
+  - code: MONTH
+    names: {ru: Месяц, kk: Ай, en: Month}
+    period: calendar_month
+    fee: 2990
+    bundles: {onnet_minutes: 100, offnet_minutes: 20, sms: 20, data_mb: 100}
+    rates: {onnet_minute: 2, offnet_minute: 15, sms: 8, data_mb: 8}
+"""
+BALANCE = 10_000_000  # 100,000 ₸: nobody runs dry, so every record is charged
+BATCH = 50_000
+LOAD_CHUNK = 20_000
+START = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
+TARGET = common.Target(20_000, "records/s")
+MEMORY_TARGET = common.Target(1024, "MiB", at_least=False)
+CPU_NOTE = {
+    "SQLite": "Python and SQLite (in-process); wall time ≫ CPU time on a busy machine",
+    "PostgreSQL": "Python only (the server's CPU is not counted)",
+}
+
+
+def bench_rating(
+    records: Annotated[int, typer.Option("--records", help="Usage records to rate.", min=1)] = (
+        1_000_000
+    ),
+    subscribers_count: Annotated[
+        int, typer.Option("--subscribers", help="Numbers the records belong to.", min=10)
+    ] = 100_000,
+    sqlite_only: Annotated[bool, typer.Option(help="Skip PostgreSQL.")] = False,
+    postgres_only: Annotated[bool, typer.Option(help="Skip SQLite.")] = False,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Use this server instead of a throwaway one (or ${common.POSTGRES_URL_ENV})."
+        ),
+    ] = None,
+    write: Annotated[bool, typer.Option(help="Write the figures to docs/benchmarks.md.")] = True,
+) -> None:
+    """Usage records rated and posted per second, and peak memory."""
+    report = common.Report("rating", "usage records rated and posted", common.command_line())
+    failures: list[str] = []
+    postgres_version = "not measured (--sqlite-only)"
+    with tempfile.TemporaryDirectory(prefix="abonent-bench-") as workdir:
+        if not postgres_only:
+            url = common.sqlite_database(Path(workdir))
+            failures += _measure(report, url, "SQLite", records, subscribers_count)
+        if not sqlite_only:
+            with common.postgres(postgres_url) as server:
+                postgres_version = server.version
+                pg_url = server.create_database("abonent_bench_rating")
+                common.migrate(pg_url)
+                failures += _measure(report, pg_url, "PostgreSQL", records, subscribers_count)
+                server.drop_database("abonent_bench_rating")
+        report.machine = common.describe_machine(postgres_version, disk_dir=Path(workdir))
+    report.add(
+        common.Figure("peak memory of the run", common.peak_rss_mib(), "MiB", target=MEMORY_TARGET)
+    )
+    report.notes += [
+        f"{records:,} records over {subscribers_count:,} prepaid numbers on a monthly tariff "
+        "with bundles (60 % calls, 20 % SMS, 15 % data, 5 % collect calls; callees on own and "
+        "other networks). Numbers loaded in bulk, not timed; records generated on the fly.",
+        f"timed: `rate_usage` in batches of {BATCH:,} (units of work of 5,000: duplicate check, "
+        "subscription and account locks, bundles then balance, one ledger transaction per payer "
+        "via `record_batch`, bulk insert of the rated records).",
+        "checked: stored records = rated, a repeated batch is all duplicates, `audit_ledger` "
+        "passed.",
+    ]
+    common.print_report(report)
+    if write:
+        common.console.print(f"written to {common.write_report(report)}")
+    if failures:
+        for failure in failures:
+            common.console.print(f"FAILED {failure}")
+        raise typer.Exit(1)
+
+
+def _records(count: int, numbers: int) -> Iterator[UsageRecord]:
+    for i in range(count):
+        caller = f"+7707{i % numbers:07d}"
+        at = START + timedelta(seconds=i % 86_400)
+        kind = i % 20
+        if kind < 12:
+            callee = f"+7707{(i * 7 + 1) % numbers:07d}" if kind % 2 else f"+7777{i % 9999999:07d}"
+            yield UsageRecord(f"r{i}", "call", caller, callee, at, duration_seconds=30 + i % 200)
+        elif kind < 16:
+            yield UsageRecord(f"r{i}", "sms", caller, f"+7701{i % 9999999:07d}", at)
+        elif kind < 19:
+            yield UsageRecord(f"r{i}", "data", caller, "", at, volume_bytes=(i % 5000) * 1024 + 17)
+        else:
+            payer = f"+7707{(i * 3 + 5) % numbers:07d}"
+            yield UsageRecord(f"r{i}", "collect_call", caller, payer, at, duration_seconds=75)
+
+
+def _measure(report: common.Report, url: str, database: str, count: int, numbers: int) -> list[str]:
+    engine = create_engine(url)
+    try:
+        common.console.print(f"{database}: loading {numbers:,} numbers ...")
+        clock = FrozenClock(START)
+        db = Database(engine, clock)
+        load_catalogue(db, CATALOGUE, actor="bench")
+        _load(engine, numbers)
+        clock.set(START + timedelta(days=1))
+        common.console.print(f"{database}: rating {count:,} records ...")
+        rated = duplicates = refused = 0
+        batch: list[UsageRecord] = []
+        first_batch: list[UsageRecord] | None = None
+        started, cpu = time.perf_counter(), time.process_time()
+        for record in _records(count, numbers):
+            batch.append(record)
+            if len(batch) == BATCH:
+                result = rate_usage(db, batch)
+                rated += result.rated
+                duplicates += result.duplicates
+                refused += result.refused
+                first_batch = first_batch or batch
+                batch = []
+        if batch:
+            result = rate_usage(db, batch)
+            rated, duplicates, refused = (
+                rated + result.rated,
+                duplicates + result.duplicates,
+                refused + result.refused,
+            )
+            first_batch = first_batch or batch
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        failures = []
+        assert first_batch is not None
+        again = rate_usage(db, first_batch[:5000])
+        if again.duplicates != min(5000, len(first_batch)):
+            failures.append(f"{database}: a repeated batch rated {again.rated} again")
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(sa.func.count()).select_from(usage_records)
+            ).scalar_one()
+        if rated != count or stored != count:
+            failures.append(f"{database}: {rated} rated, {stored} stored, {refused} refused")
+        if not audit_ledger(db).ok:
+            failures.append(f"{database}: ledger audit failed")
+        ok = "audit ok" if not failures else "FAILED"
+        report.add(
+            common.Figure(
+                f"{database}: records rated and posted per second",
+                count / elapsed,
+                "records/s",
+                target=TARGET,
+                note=f"{count:,} in {elapsed:.1f} s, {ok}",
+            )
+        )
+        report.add(
+            common.Figure(
+                f"{database}: records per CPU second of this process",
+                count / cpu,
+                "records/s",
+                note=CPU_NOTE[database],
+            )
+        )
+        return failures
+    finally:
+        engine.dispose()
+
+
+def _load(engine: sa.Engine, count: int) -> None:
+    at = START - timedelta(days=1)
+    with engine.begin() as conn:
+        opening = conn.execute(
+            accounts.insert().returning(accounts.c.id),
+            {
+                "code": system_account_code(AccountKind.OPENING_BALANCE, "bench"),
+                "kind": AccountKind.OPENING_BALANCE,
+                "balance": -BALANCE * count,
+                "floor": None,
+                "created_at": at,
+            },
+        ).scalar_one()
+        txn = conn.execute(
+            ledger_transactions.insert().returning(ledger_transactions.c.id),
+            {
+                "kind": "opening_balance",
+                "source": "bench",
+                "idempotency_key": "opening",
+                "reference": "bench",
+                "fingerprint": "bench",
+                "reverses_id": None,
+                "created_at": at,
+            },
+        ).scalar_one()
+        conn.execute(
+            postings.insert(),
+            {"transaction_id": txn, "account_id": opening, "amount": -BALANCE * count},
+        )
+    for first in range(0, count, LOAD_CHUNK):
+        numbers = range(first, min(first + LOAD_CHUNK, count))
+        with engine.begin() as conn:
+            ids = (
+                conn.execute(
+                    accounts.insert().returning(accounts.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "code": f"subscriber:+7707{n:07d}:main",
+                            "kind": AccountKind.SUBSCRIBER_MAIN,
+                            "balance": BALANCE,
+                            "floor": 0,
+                            "created_at": at,
+                        }
+                        for n in numbers
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(
+                postings.insert(),
+                [{"transaction_id": txn, "account_id": aid, "amount": BALANCE} for aid in ids],
+            )
+            subscriber_ids = (
+                conn.execute(
+                    subscribers.insert().returning(subscribers.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "msisdn": f"+7707{n:07d}",
+                            "name": "Bench",
+                            "iin": None,
+                            "language": "ru",
+                            "payment_type": "prepaid",
+                            "status": "active",
+                            "brand_code": "tele2",
+                            "account_id": aid,
+                            "email": None,
+                            "created_at": at,
+                            "status_changed_at": at,
+                        }
+                        for n, aid in zip(numbers, ids, strict=True)
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(
+                subscriptions.insert(),
+                [
+                    {
+                        "subscriber_id": sid,
+                        "slot": "tariff",
+                        "product_code": "MONTH",
+                        "kind": "tariff",
+                        "state": "active",
+                        "period_start": at,
+                        "period_end": at + timedelta(days=31),
+                        "anchor_day": at.day,
+                        "fee_paid": 299_000,
+                        "tariff_changes": 0,
+                        "created_at": at,
+                    }
+                    for sid in subscriber_ids
+                ],
+            )

@@ -1,0 +1,182 @@
+"""Agent storage: agents and their payments (SQL on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam, select
+
+from abonent.agents.domain import Agent, AgentPayment, AgentPaymentStatus, Dialect
+from abonent.agents.tables import agent_payments, agents
+from abonent.core.money import Tiyn
+
+_BY_KEY = select(agent_payments).where(
+    agent_payments.c.agent_id == bindparam("agent_id"),
+    agent_payments.c.txn_id == bindparam("txn_id"),
+)
+_BY_KEYS = select(agent_payments).where(
+    agent_payments.c.agent_id.in_(bindparam("agent_ids", expanding=True)),
+    agent_payments.c.txn_id.in_(bindparam("txn_ids", expanding=True)),
+)
+_INSERT = agent_payments.insert()
+
+
+class SqlAgentRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+
+    # -- agents ---------------------------------------------------------------------------
+    def insert_agent(
+        self,
+        *,
+        code: str,
+        name: str,
+        dialect: Dialect,
+        password_hash: str | None,
+        allow_ips: tuple[str, ...],
+        min_sum: Tiyn,
+        max_sum: Tiyn,
+        clearing_account_id: int,
+        now: datetime,
+    ) -> int:
+        result = self.connection.execute(
+            agents.insert().returning(agents.c.id),
+            {
+                "code": code,
+                "name": name,
+                "dialect": dialect.value,
+                "password_hash": password_hash,
+                "allow_ips": list(allow_ips),
+                "min_sum": min_sum,
+                "max_sum": max_sum,
+                "clearing_account_id": clearing_account_id,
+                "created_at": now,
+            },
+        )
+        return int(result.scalar_one())
+
+    def by_code(self, code: str) -> Agent | None:
+        row = self.connection.execute(select(agents).where(agents.c.code == code)).first()
+        return _agent(row) if row else None
+
+    def all(self) -> list[Agent]:
+        return [_agent(r) for r in self.connection.execute(select(agents).order_by(agents.c.code))]
+
+    # -- payments -------------------------------------------------------------------------
+    def insert_payment(
+        self,
+        *,
+        agent_id: int,
+        txn_id: str,
+        txn_date: str | None,
+        txn_day: str | None,
+        msisdn: str,
+        amount: Tiyn,
+        payment_id: int,
+        fingerprint: str,
+        now: datetime,
+    ) -> None:
+        self.connection.execute(
+            _INSERT,
+            {
+                "agent_id": agent_id,
+                "txn_id": txn_id,
+                "txn_date": txn_date,
+                "txn_day": txn_day,
+                "msisdn": msisdn,
+                "amount": amount,
+                "payment_id": payment_id,
+                "fingerprint": fingerprint,
+                "status": AgentPaymentStatus.CREDITED.value,
+                "created_at": now,
+            },
+        )
+
+    def payment(self, agent_id: int, txn_id: str, *, lock: bool = False) -> AgentPayment | None:
+        query = _BY_KEY.with_for_update() if lock else _BY_KEY
+        row = self.connection.execute(query, {"agent_id": agent_id, "txn_id": txn_id}).first()
+        return _payment(row) if row else None
+
+    def payments_by_keys(self, keys: list[tuple[int, str]]) -> dict[tuple[int, str], AgentPayment]:
+        """The stored payments with these (agent id, txn_id) keys, in one query."""
+        if not keys:
+            return {}
+        rows = self.connection.execute(
+            _BY_KEYS,
+            {"agent_ids": sorted({a for a, _ in keys}), "txn_ids": sorted({t for _, t in keys})},
+        )
+        wanted = set(keys)
+        found = (_payment(r) for r in rows)
+        return {(p.agent_id, p.txn_id): p for p in found if (p.agent_id, p.txn_id) in wanted}
+
+    def insert_payments(self, rows: list[dict[str, object]]) -> None:
+        """Insert many payment rows (``insert_payment``'s columns) with one statement."""
+        if rows:
+            self.connection.execute(_INSERT, rows)
+
+    def set_status(self, payment_row_id: int, status: AgentPaymentStatus) -> None:
+        self.connection.execute(
+            agent_payments.update()
+            .where(agent_payments.c.id == payment_row_id)
+            .values(status=status.value)
+        )
+
+    def payments_on_days(self, agent_id: int, days: list[str]) -> list[AgentPayment]:
+        rows = self.connection.execute(
+            select(agent_payments)
+            .where(agent_payments.c.agent_id == agent_id, agent_payments.c.txn_day.in_(days))
+            .order_by(agent_payments.c.id)
+        )
+        return [_payment(r) for r in rows]
+
+    def payments_with_ids(self, agent_id: int, txn_ids: list[str]) -> list[AgentPayment]:
+        found: list[AgentPayment] = []
+        for start in range(0, len(txn_ids), 500):
+            rows = self.connection.execute(
+                select(agent_payments).where(
+                    agent_payments.c.agent_id == agent_id,
+                    agent_payments.c.txn_id.in_(txn_ids[start : start + 500]),
+                )
+            )
+            found += [_payment(r) for r in rows]
+        return found
+
+    def count_payments(self, agent_id: int | None = None) -> int:
+        query = select(sa.func.count()).select_from(agent_payments)
+        if agent_id is not None:
+            query = query.where(agent_payments.c.agent_id == agent_id)
+        return int(self.connection.execute(query).scalar_one())
+
+
+def _agent(row: sa.Row[tuple[object, ...]]) -> Agent:
+    m = row._mapping
+    return Agent(
+        id=int(m["id"]),
+        code=m["code"],
+        name=m["name"],
+        dialect=Dialect(m["dialect"]),
+        password_hash=m["password_hash"],
+        allow_ips=tuple(m["allow_ips"] or ()),
+        min_sum=int(m["min_sum"]),
+        max_sum=int(m["max_sum"]),
+        clearing_account_id=int(m["clearing_account_id"]),
+        created_at=m["created_at"],
+    )
+
+
+def _payment(row: sa.Row[tuple[object, ...]]) -> AgentPayment:
+    m = row._mapping
+    return AgentPayment(
+        id=int(m["id"]),
+        agent_id=int(m["agent_id"]),
+        txn_id=m["txn_id"],
+        txn_date=m["txn_date"],
+        txn_day=m["txn_day"],
+        msisdn=m["msisdn"],
+        amount=int(m["amount"]),
+        payment_id=int(m["payment_id"]),
+        fingerprint=m["fingerprint"],
+        status=AgentPaymentStatus(m["status"]),
+        created_at=m["created_at"],
+    )

@@ -1,0 +1,675 @@
+"""Agent use cases: register and list agents, answer check / pay / cancel, reconcile registries.
+
+``pay`` is exactly once per (agent, txn_id): it credits through ``payments.credit_topup`` and
+writes the agent-payment row in the same unit of work under ``Database.run_once``, so concurrent
+twins settle on the unique indexes and every repeat gets the first answer back. A repeat with
+another account or sum changes nothing, raises ``PaymentConflict`` and leaves an alert (a log
+warning and an audit row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import exc as sa_exc
+
+from abonent.agents.domain import (
+    DEFAULT_MAX_SUM,
+    DEFAULT_MIN_SUM,
+    Agent,
+    AgentCall,
+    AgentCallError,
+    AgentPayment,
+    AgentPaymentStatus,
+    Answer,
+    Command,
+    Outcome,
+    PaymentConflict,
+    call_fingerprint,
+    check_limits,
+    check_password,
+    clean_cidrs,
+    clean_code,
+    parse_dialect,
+)
+from abonent.agents.protocols import day_of
+from abonent.agents.reconciliation import ReconciliationReport, RegistryLine, compare
+from abonent.agents.repository import SqlAgentRepository
+from abonent.core.errors import (
+    AbonentError,
+    AlreadyExists,
+    IdempotencyConflict,
+    InsufficientFunds,
+    NotFound,
+    StorageUnavailable,
+    ValidationError,
+)
+from abonent.core.money import Tiyn
+from abonent.db.uow import STORAGE_ERRORS, Database, UnitOfWork
+from abonent.ledger import services as ledger
+from abonent.ledger.domain import AccountKind, reversal_request
+from abonent.payments.batch import BatchNotApplicable, credit_topups
+from abonent.payments.domain import (
+    Channel,
+    Payment,
+    PaymentStatus,
+    SubscriberClosed,
+    TopUpRequest,
+)
+from abonent.payments.services import credit_topup, payments_of
+from abonent.subscribers.domain import clean_name
+from abonent.subscribers.services import system_account
+
+log = structlog.get_logger("abonent.agents")
+
+# argon2id with the library's defaults; tests swap in cheaper parameters.
+HASHER = PasswordHasher()
+
+
+def agents_of(uow: UnitOfWork) -> SqlAgentRepository:
+    return SqlAgentRepository(uow.connection)
+
+
+# -- registering agents ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewAgent:
+    code: str
+    name: str
+    protocol: str
+    password: str | None = None
+    allow_ips: tuple[str, ...] = ()
+    min_sum: Tiyn = DEFAULT_MIN_SUM
+    max_sum: Tiyn = DEFAULT_MAX_SUM
+
+
+def add_agent(db: Database, new: NewAgent, *, actor: str) -> Agent:
+    """Register an agent with its clearing account ``system:agent_clearing:<CODE>``."""
+    code = clean_code(new.code)
+    name = clean_name(new.name)
+    dialect = parse_dialect(new.protocol)
+    cidrs = clean_cidrs(new.allow_ips)
+    if new.password is None and not cidrs:
+        raise ValidationError("an agent needs a password, an address allowlist, or both")
+    password_hash = HASHER.hash(check_password(new.password)) if new.password else None
+    check_limits(new.min_sum, new.max_sum)
+    with db.uow() as uow:
+        repo = agents_of(uow)
+        if repo.by_code(code) is not None:
+            raise AlreadyExists(f"agent {code} already exists")
+        now = uow.clock.now()
+        clearing = system_account(uow, AccountKind.AGENT_CLEARING, code)
+        agent_id = repo.insert_agent(
+            code=code,
+            name=name,
+            dialect=dialect,
+            password_hash=password_hash,
+            allow_ips=cidrs,
+            min_sum=new.min_sum,
+            max_sum=new.max_sum,
+            clearing_account_id=clearing,
+            now=now,
+        )
+        uow.audit.record(
+            at=now,
+            actor=actor,
+            action="agent.added",
+            subject=f"agent:{code}",
+            details={
+                "dialect": dialect.value,
+                "allow_ips": list(cidrs),
+                "min_sum": new.min_sum,
+                "max_sum": new.max_sum,
+                "password": password_hash is not None,
+            },
+        )
+        agent = repo.by_code(code)
+        uow.commit()
+    assert agent is not None and agent.id == agent_id
+    return agent
+
+
+def list_agents(db: Database) -> list[tuple[Agent, Tiyn]]:
+    """Every agent with the balance of its clearing account (minus what it has paid in)."""
+    with db.reading() as uow:
+        found = agents_of(uow).all()
+        balances = uow.ledger.accounts_by_id([a.clearing_account_id for a in found])
+    return [(a, balances[a.clearing_account_id].balance) for a in found]
+
+
+def get_agent(db: Database, code: str) -> Agent:
+    with db.reading() as uow:
+        agent = agents_of(uow).by_code(clean_code(code))
+    if agent is None:
+        raise NotFound(f"no agent {code}")
+    return agent
+
+
+# -- authentication ----------------------------------------------------------------------------
+
+
+@dataclass
+class AgentDirectory:
+    """Agents by code, cached for ``ttl`` seconds, with verified passwords remembered.
+
+    Argon2 is deliberately slow, so a password that verified against the stored hash is kept as
+    a SHA-256 digest (per hash) and later requests compare digests. When the database cannot be
+    read, a cached agent is served stale so that the answer can still be in its dialect.
+    """
+
+    db: Database
+    ttl: float = 5.0
+    _agents: dict[str, tuple[float, Agent]] = field(default_factory=dict)
+    _verified: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _verifying: threading.Lock = field(default_factory=threading.Lock)
+
+    def find(self, code: str) -> Agent | None:
+        now = time.monotonic()
+        cached = self._agents.get(code)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        if len(code) > 20:
+            return None
+        try:
+            with self.db.reading() as uow:
+                agent = agents_of(uow).by_code(code)
+        except StorageUnavailable:
+            if cached is not None:
+                return cached[1]
+            raise
+        with self._lock:
+            if agent is None:
+                self._agents.pop(code, None)
+            else:
+                self._agents[code] = (now, agent)
+        return agent
+
+    def password_ok(self, agent: Agent, password: str) -> bool:
+        if agent.password_hash is None:
+            return False
+        digest = hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest()
+        key = (agent.code, agent.password_hash)
+        known = self._verified.get(key)
+        if known is not None:
+            return known == digest
+        # One verification at a time: concurrent first requests of an agent (a pool of
+        # connections opening at once) wait for it instead of each running argon2.
+        with self._verifying:
+            known = self._verified.get(key)
+            if known is not None:
+                return known == digest
+            try:
+                HASHER.verify(agent.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+            with self._lock:
+                self._verified[key] = digest
+        return True
+
+
+def authenticate(
+    directory: AgentDirectory,
+    agent: Agent,
+    *,
+    user: str | None,
+    password: str | None,
+    host: str | None,
+) -> None:
+    """Refuse unless every configured factor passes (password and/or address allowlist)."""
+    if agent.password_hash is not None and (
+        user != agent.code or password is None or not directory.password_ok(agent, password)
+    ):
+        raise AgentCallError(Outcome.FORBIDDEN, "authentication failed")
+    if agent.allow_ips and not agent.address_allowed(host):
+        raise AgentCallError(Outcome.FORBIDDEN, "this address is not allowed for the agent")
+
+
+# -- check / pay / cancel ----------------------------------------------------------------------
+
+
+def answer_call(db: Database, agent: Agent, call: AgentCall) -> Answer:
+    if call.command is Command.CHECK:
+        return check(db, agent, call)
+    if call.command is Command.PAY:
+        return pay(db, agent, call)
+    return cancel(db, agent, call)
+
+
+def check(db: Database, agent: Agent, call: AgentCall) -> Answer:
+    """Everything ``pay`` would validate; moves no money."""
+    assert call.msisdn is not None
+    with db.reading() as uow:
+        subscriber = uow.subscribers.by_msisdn(call.msisdn)
+    if subscriber is None:
+        raise NotFound("no such subscriber")
+    if not subscriber.accepts_payments:
+        raise SubscriberClosed("the number is closed")
+    if call.amount is not None:
+        agent.check_sum(call.amount)
+    return Answer(Outcome.OK, "OK", amount=call.amount)
+
+
+def pay(db: Database, agent: Agent, call: AgentCall) -> Answer:
+    """Credit once per (agent, txn_id); a repeat gets the first answer; a conflict, nothing."""
+    work, replay = _pay_steps(agent, call)
+    try:
+        return db.run_once(work, replay)
+    except IdempotencyConflict:
+        _alert_conflict(db, agent, call)
+        raise PaymentConflict("this txn_id was already used for another account or sum") from None
+
+
+def _pay_steps(
+    agent: Agent, call: AgentCall
+) -> tuple[Callable[[UnitOfWork], Answer], Callable[[UnitOfWork], Answer | None]]:
+    """The two halves of a pay for ``run_once`` (or a savepoint of a group commit)."""
+    assert call.msisdn is not None and call.amount is not None and call.txn_id is not None
+    msisdn, amount, txn_id = call.msisdn, call.amount, call.txn_id
+    fingerprint = call_fingerprint(msisdn, amount)
+
+    def work(uow: UnitOfWork) -> Answer:
+        agent.check_sum(amount)
+        payment = credit_topup(
+            uow,
+            TopUpRequest(
+                msisdn=msisdn,
+                amount=amount,
+                channel=Channel.AGENT,
+                source=agent.source,
+                external_id=txn_id,
+                clearing_account_id=agent.clearing_account_id,
+                method=agent.name[:100],
+                external_date=call.txn_date,
+                actor=agent.source,
+            ),
+        )
+        agents_of(uow).insert_payment(
+            agent_id=agent.id,
+            txn_id=txn_id,
+            txn_date=call.txn_date,
+            txn_day=day_of(agent.dialect, call.txn_date),
+            msisdn=msisdn,
+            amount=amount,
+            payment_id=payment.id,
+            fingerprint=fingerprint,
+            now=payment.created_at,
+        )
+        return Answer(Outcome.OK, "OK", prv_txn=payment.id, amount=amount)
+
+    def replay(uow: UnitOfWork) -> Answer | None:
+        earlier = agents_of(uow).payment(agent.id, txn_id)
+        if earlier is None:
+            return None
+        if earlier.fingerprint != fingerprint:
+            raise IdempotencyConflict("txn_id already used for another account or sum")
+        return _first_answer(earlier)
+
+    return work, replay
+
+
+def _first_answer(earlier: AgentPayment) -> Answer:
+    cancelled = earlier.status is AgentPaymentStatus.CANCELLED
+    return Answer(
+        Outcome.OK,
+        "OK, payment was cancelled" if cancelled else "OK",
+        prv_txn=earlier.payment_id,
+        amount=earlier.amount,
+        replayed=True,
+        cancelled=cancelled,
+    )
+
+
+def _alert_conflict(db: Database, agent: Agent, call: AgentCall) -> None:
+    log.warning(
+        "agent_payment_conflict",
+        agent=agent.code,
+        txn_id=call.txn_id,
+        account=call.account,
+        amount=call.amount,
+    )
+    try:
+        with db.uow() as uow:
+            uow.audit.record(
+                at=uow.clock.now(),
+                actor=agent.source,
+                action="agent.payment_conflict",
+                subject=f"agent:{agent.code}",
+                details={"txn_id": call.txn_id, "account": call.account, "amount": call.amount},
+            )
+            uow.commit()
+    except StorageUnavailable:
+        log.warning("agent_payment_conflict_not_audited", agent=agent.code, txn_id=call.txn_id)
+
+
+def cancel(db: Database, agent: Agent, call: AgentCall) -> Answer:
+    """Reverse a payment while its money is unspent; cancelling twice is a no-op."""
+    assert call.txn_id is not None
+    txn_id = call.txn_id
+
+    def work(uow: UnitOfWork) -> Answer:
+        repo = agents_of(uow)
+        row = repo.payment(agent.id, txn_id, lock=True)
+        if row is None:
+            raise AgentCallError(Outcome.UNKNOWN_PAYMENT, "no payment with this id")
+        if row.status is AgentPaymentStatus.CANCELLED:
+            return _cancel_answer(row)
+        payments = payments_of(uow)
+        payment = payments.by_id(row.payment_id)
+        assert payment is not None
+        if payment.status is not PaymentStatus.CREDITED:
+            raise AgentCallError(Outcome.CANCEL_REFUSED, "the payment was moved by support")
+        original = uow.ledger.transaction(payment.transaction_id)
+        assert original is not None
+        try:
+            reversal = ledger.record(
+                uow,
+                reversal_request(
+                    original,
+                    source=agent.source,
+                    idempotency_key=f"cancel:{txn_id}",
+                    reference=f"cancel of {agent.code} txn {txn_id}",
+                ),
+            )
+        except InsufficientFunds:
+            raise AgentCallError(
+                Outcome.CANCEL_REFUSED, "the money is already spent; cannot cancel"
+            ) from None
+        payments.set_status(payment.id, PaymentStatus.CANCELLED)
+        repo.set_status(row.id, AgentPaymentStatus.CANCELLED)
+        uow.audit.record(
+            at=uow.clock.now(),
+            actor=agent.source,
+            action="payment.cancelled",
+            subject=f"subscriber:{payment.msisdn}",
+            details={"payment_id": payment.id, "txn_id": txn_id, "amount": payment.amount},
+            transaction_id=reversal.id,
+        )
+        return _cancel_answer(row)
+
+    def replay(uow: UnitOfWork) -> Answer | None:
+        row = agents_of(uow).payment(agent.id, txn_id)
+        if row is not None and row.status is AgentPaymentStatus.CANCELLED:
+            return _cancel_answer(row)
+        return None
+
+    return db.run_once(work, replay)
+
+
+def _cancel_answer(row: AgentPayment) -> Answer:
+    return Answer(Outcome.OK, "cancelled", prv_txn=row.payment_id, amount=row.amount)
+
+
+# -- group commit ------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class PayBatcher:
+    """Group commit of concurrent pays: one writer thread, one database transaction per batch.
+
+    Every request waiting when the writer is free joins the next batch (no added delay when
+    idle). Each pay runs in its own savepoint with the same replay-then-work steps as ``pay``,
+    so per-request idempotency is unchanged: a duplicate inside the batch or from another
+    process hits the unique index, its savepoint is rolled back and the stored answer replayed.
+    A refused pay (limits, unknown number, conflict) rolls back only its savepoint. A storage
+    failure anywhere fails the whole batch with ``StorageUnavailable``: nothing of it is
+    committed, and every agent in it is told to retry. The thread stops after ``idle`` seconds
+    without work and restarts on demand.
+    """
+
+    db: Database
+    max_batch: int = 64
+    idle: float = 2.0
+    timeout: float = 30.0
+    _queue: queue.SimpleQueue[tuple[Agent, AgentCall, Future[Answer]]] = field(
+        default_factory=queue.SimpleQueue
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: bool = False
+
+    def pay(self, agent: Agent, call: AgentCall) -> Answer:
+        """Like ``pay(db, agent, call)``, committed together with concurrent pays."""
+        future: Future[Answer] = Future()
+        self._queue.put((agent, call, future))
+        with self._lock:
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="agent-pay-batcher", daemon=True).start()
+        try:
+            return future.result(timeout=self.timeout)
+        except TimeoutError:
+            raise StorageUnavailable("the payment was not confirmed in time; repeat it") from None
+        except IdempotencyConflict:
+            _alert_conflict(self.db, agent, call)
+            raise PaymentConflict(
+                "this txn_id was already used for another account or sum"
+            ) from None
+
+    def _run(self) -> None:
+        try:
+            self._serve_queue()
+        except BaseException:
+            with self._lock:
+                self._running = False  # the next pay starts a new writer
+            raise
+
+    def _serve_queue(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self.idle)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._running = False
+                        return
+                continue
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Agent, AgentCall, Future[Answer]]]) -> None:
+        try:
+            with self.db.uow() as uow:
+                results = settle_batch(uow, [(agent, call) for agent, call, _ in batch])
+                uow.commit()
+        except BaseException as exc:  # storage failure (or a bug): nothing was committed
+            failure = (
+                exc
+                if isinstance(exc, StorageUnavailable)
+                else StorageUnavailable("the payment could not be stored; try again later")
+            )
+            if not isinstance(exc, StorageUnavailable):
+                log.exception("agent_pay_batch_failed", size=len(batch))
+            for _, _, future in batch:
+                future.set_exception(failure)
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+def settle_batch(
+    uow: UnitOfWork, calls: Sequence[tuple[Agent, AgentCall]]
+) -> list[Answer | BaseException]:
+    """Every pay of a group commit, in the caller's unit of work; per pay its answer or error.
+
+    1. One query finds the keys stored already: those pays replay (or conflict) at once.
+    2. The new pays for distinct numbers are credited together with bulk statements
+       (``payments.batch.credit_topups``) in one savepoint, with their agent rows.
+    3. The rest — a key or a number repeated inside the batch, or every pay of step 2 if its
+       savepoint failed (a twin committed by another process, say) — go one by one, each in
+       its own savepoint with replay-then-work, exactly like ``pay``.
+    A storage failure is raised: the caller rolls everything back and every pay is retried.
+    """
+    results: list[Answer | BaseException | None] = [None] * len(calls)
+    keys = [(agent.id, _txn(call)) for agent, call in calls]
+    stored = agents_of(uow).payments_by_keys(keys)
+    fresh: list[int] = []
+    later: list[int] = []
+    taken_keys: set[tuple[int, str]] = set()
+    taken_numbers: set[str] = set()
+    for index, (agent, call) in enumerate(calls):
+        key = keys[index]
+        earlier = stored.get(key)
+        if earlier is not None:
+            same = earlier.fingerprint == call_fingerprint(_msisdn(call), _amount(call))
+            results[index] = (
+                _first_answer(earlier)
+                if same
+                else IdempotencyConflict("txn_id already used for another account or sum")
+            )
+        elif key in taken_keys or _msisdn(call) in taken_numbers:
+            later.append(index)
+        else:
+            try:
+                agent.check_sum(_amount(call))
+            except AbonentError as refused:
+                results[index] = refused
+                continue
+            taken_keys.add(key)
+            taken_numbers.add(_msisdn(call))
+            fresh.append(index)
+    if len(fresh) == 1:  # nothing to share: the plain path is cheaper
+        agent, call = calls[fresh[0]]
+        results[fresh[0]] = _pay_in_savepoint(uow, agent, call, replay_first=False)
+    elif fresh:
+        credited = _credit_together(uow, [calls[i] for i in fresh])
+        if credited is None:
+            later = sorted([*fresh, *later])
+        else:
+            for index, answer in zip(fresh, credited, strict=True):
+                results[index] = answer
+    for index in later:
+        agent, call = calls[index]
+        results[index] = _pay_in_savepoint(uow, agent, call)
+    return [r for r in results if r is not None]
+
+
+def _credit_together(
+    uow: UnitOfWork, calls: list[tuple[Agent, AgentCall]]
+) -> list[Answer | BaseException] | None:
+    """Credit new pays for distinct numbers in one savepoint; None if it had to be undone."""
+    savepoint = uow.connection.begin_nested()
+    try:
+        credited = credit_topups(uow, [_topup(agent, call) for agent, call in calls])
+        rows = [
+            _agent_payment_row(agent, call, payment)
+            for (agent, call), payment in zip(calls, credited, strict=True)
+            if isinstance(payment, Payment)
+        ]
+        agents_of(uow).insert_payments(rows)
+        savepoint.commit()
+    except (sa_exc.IntegrityError, BatchNotApplicable, InsufficientFunds):
+        savepoint.rollback()
+        return None
+    except STORAGE_ERRORS:
+        raise
+    return [
+        Answer(Outcome.OK, "OK", prv_txn=p.id, amount=p.amount) if isinstance(p, Payment) else p
+        for p in credited
+    ]
+
+
+def _txn(call: AgentCall) -> str:
+    assert call.txn_id is not None
+    return call.txn_id
+
+
+def _msisdn(call: AgentCall) -> str:
+    assert call.msisdn is not None
+    return call.msisdn
+
+
+def _amount(call: AgentCall) -> Tiyn:
+    assert call.amount is not None
+    return call.amount
+
+
+def _topup(agent: Agent, call: AgentCall) -> TopUpRequest:
+    return TopUpRequest(
+        msisdn=_msisdn(call),
+        amount=_amount(call),
+        channel=Channel.AGENT,
+        source=agent.source,
+        external_id=_txn(call),
+        clearing_account_id=agent.clearing_account_id,
+        method=agent.name[:100],
+        external_date=call.txn_date,
+        actor=agent.source,
+    )
+
+
+def _agent_payment_row(agent: Agent, call: AgentCall, payment: Payment) -> dict[str, object]:
+    return {
+        "agent_id": agent.id,
+        "txn_id": _txn(call),
+        "txn_date": call.txn_date,
+        "txn_day": day_of(agent.dialect, call.txn_date),
+        "msisdn": _msisdn(call),
+        "amount": _amount(call),
+        "payment_id": payment.id,
+        "fingerprint": call_fingerprint(_msisdn(call), _amount(call)),
+        "status": AgentPaymentStatus.CREDITED.value,
+        "created_at": payment.created_at,
+    }
+
+
+def _pay_in_savepoint(
+    uow: UnitOfWork, agent: Agent, call: AgentCall, *, replay_first: bool = True
+) -> Answer | BaseException:
+    """One pay of a batch; its own failure is returned, a storage failure raised.
+
+    ``replay_first=False`` when the key was just looked up in this transaction and not found:
+    a twin committed since then still fails on the unique index and is replayed below.
+    """
+    work, replay = _pay_steps(agent, call)
+    savepoint = uow.connection.begin_nested()
+    try:
+        earlier = replay(uow) if replay_first else None
+        result = earlier if earlier is not None else work(uow)
+        savepoint.commit()
+        return result
+    except sa_exc.IntegrityError:
+        savepoint.rollback()
+        try:
+            again = replay(uow)
+        except IdempotencyConflict as conflict:
+            return conflict
+        return again if again is not None else StorageUnavailable("try again later")
+    except STORAGE_ERRORS:
+        raise
+    except Exception as exc:
+        savepoint.rollback()
+        return exc
+
+
+# -- reconciliation ----------------------------------------------------------------------------
+
+
+def reconcile(
+    db: Database, code: str, lines: Sequence[RegistryLine], *, days: Sequence[str] = ()
+) -> ReconciliationReport:
+    """Compare an agent's registry with our records. Reads only; never moves money."""
+    agent = get_agent(db, code)
+    covered = sorted(set(days) | {line.day for line in lines})
+    with db.reading() as uow:
+        repo = agents_of(uow)
+        ours = {p.id: p for p in repo.payments_on_days(agent.id, covered)}
+        ours.update({p.id: p for p in repo.payments_with_ids(agent.id, [x.txn_id for x in lines])})
+    return compare(agent.code, covered, lines, list(ours.values()))

@@ -1,0 +1,1 @@
+"""Auto top-up: threshold, schedule and renewal rules that charge a linked card."""

@@ -1,0 +1,1 @@
+"""Postpaid bills: the monthly bill cycle built from the ledger, allocation, overdue bars."""

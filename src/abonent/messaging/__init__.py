@@ -1,0 +1,1 @@
+"""Free requests between subscribers: call me, top up my account, collect call."""

@@ -1,0 +1,240 @@
+"""Crediting many top-ups at once: ``credit_topup`` for a group commit, with bulk statements.
+
+``credit_topups`` does for a list of top-ups what ``credit_topup`` does for one, in the
+caller's unit of work, with the same rows, hooks, SMS and audit entries — but the ledger
+transactions go through ``ledger.record_batch`` (each account's balance moves once) and the
+payments, SMS and audit rows are inserted with one statement per table.
+
+Preconditions, which the caller guarantees (the agents' group commit does): the top-ups are
+for distinct numbers and their keys are new. If the ledger nevertheless finds a key already
+stored or a floor broken, ``BatchNotApplicable`` is raised before anything but the ledger was
+written; the caller rolls back (a savepoint) and credits them one by one instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+
+from abonent.audit.tables import audit_log
+from abonent.core.errors import AbonentError, NotFound
+from abonent.core.money import format_tenge
+from abonent.db.uow import UnitOfWork
+from abonent.ledger import services as ledger
+from abonent.ledger.domain import transfer_request
+from abonent.outbox.tables import outbox
+from abonent.payments import hooks
+from abonent.payments.domain import (
+    Payment,
+    PaymentStatus,
+    SubscriberClosed,
+    TopUpRequest,
+    fingerprint_of,
+)
+from abonent.payments.services import _TOPUP_SMS, SMS_SENDER
+from abonent.payments.tables import payments
+from abonent.subscribers.domain import Subscriber, SubscriberStatus
+
+# One executemany, then the new ids by their unique receipt numbers: RETURNING in parameter
+# order would make SQLAlchemy send one INSERT per row on SQLite.
+_INSERT_PAYMENTS = payments.insert()
+_IDS_BY_RECEIPT = select(payments.c.receipt_number, payments.c.id).where(
+    payments.c.receipt_number.in_(bindparam("receipts", expanding=True))
+)
+_INSERT_OUTBOX = outbox.insert()
+_INSERT_AUDIT = audit_log.insert()
+
+
+class BatchNotApplicable(AbonentError):
+    """A precondition of ``credit_topups`` did not hold; credit the top-ups one by one."""
+
+    code = "batch_not_applicable"
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    index: int
+    request: TopUpRequest
+    subscriber: Subscriber
+
+
+def credit_topups(
+    uow: UnitOfWork, requests: Sequence[TopUpRequest]
+) -> list[Payment | AbonentError]:
+    """Credit every request in the caller's unit of work; the caller commits.
+
+    Per request, in order: its ``Payment``, or the refusal ``credit_topup`` would raise
+    (``NotFound``, ``SubscriberClosed``), which writes nothing for that request.
+    """
+    if len({r.msisdn for r in requests}) != len(requests):
+        raise BatchNotApplicable("one number twice in a batch")
+    results: list[Payment | AbonentError | None] = [None] * len(requests)
+    ready: list[_Ready] = []
+    # Numbers are locked in one global order (by number), so that two batches, or a batch and
+    # another feature's transaction, cannot wait for each other's rows in a cycle.
+    for index in sorted(range(len(requests)), key=lambda i: requests[i].msisdn):
+        request = requests[index]
+        subscriber = uow.subscribers.by_msisdn(request.msisdn, lock=True)
+        if subscriber is None:
+            results[index] = NotFound(f"no subscriber {request.msisdn}")
+        elif subscriber.status is SubscriberStatus.CLOSED:
+            results[index] = SubscriberClosed("the number is closed; payments are not accepted")
+        else:
+            ready.append(_Ready(index, request, subscriber))
+    ready.sort(key=lambda r: r.index)
+    if ready:
+        for item, payment in zip(ready, _credit(uow, ready), strict=True):
+            results[item.index] = payment
+    return [r for r in results if r is not None]
+
+
+def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
+    now = uow.clock.now()
+    outcomes = ledger.record_batch(
+        uow,
+        [
+            transfer_request(
+                kind=f"topup.{r.request.channel.value}",
+                source=r.request.source,
+                idempotency_key=r.request.external_id,
+                debit_account_id=r.request.clearing_account_id,
+                credit_account_id=r.subscriber.account_id,
+                amount=r.request.amount,
+                reference=f"top-up {r.request.msisdn} via {r.request.source}",
+            )
+            for r in ready
+        ],
+    )
+    if not all(o.posted for o in outcomes):
+        raise BatchNotApplicable("a key was stored already or a floor would break")
+    transaction_ids = [int(o.transaction_id) for o in outcomes if o.transaction_id is not None]
+    fingerprints = [fingerprint_of(r.request) for r in ready]
+    receipts = [f"R{tid:010d}" for tid in transaction_ids]
+    uow.connection.execute(
+        _INSERT_PAYMENTS,
+        [
+            {
+                "receipt_number": receipt,
+                "source": r.request.source,
+                "external_id": r.request.external_id,
+                "external_date": r.request.external_date,
+                "fingerprint": fingerprint,
+                "msisdn": r.request.msisdn,
+                "subscriber_id": r.subscriber.id,
+                "amount": r.request.amount,
+                "channel": r.request.channel.value,
+                "method": r.request.method,
+                "transaction_id": tid,
+                "status": PaymentStatus.CREDITED.value,
+                "created_at": now,
+            }
+            for r, fingerprint, receipt, tid in zip(
+                ready, fingerprints, receipts, transaction_ids, strict=True
+            )
+        ],
+    )
+    found = uow.connection.execute(_IDS_BY_RECEIPT, {"receipts": receipts})
+    ids = {str(row[0]): int(row[1]) for row in found}
+    payment_ids = [int(ids[receipt]) for receipt in receipts]
+    credited_payments = [
+        Payment(
+            id=payment_id,
+            receipt_number=receipt,
+            msisdn=r.request.msisdn,
+            subscriber_id=r.subscriber.id,
+            amount=r.request.amount,
+            channel=r.request.channel,
+            source=r.request.source,
+            external_id=r.request.external_id,
+            external_date=r.request.external_date,
+            method=r.request.method,
+            transaction_id=tid,
+            status=PaymentStatus.CREDITED,
+            created_at=now,
+            fingerprint=fingerprint,
+        )
+        for r, payment_id, receipt, tid, fingerprint in zip(
+            ready, payment_ids, receipts, transaction_ids, fingerprints, strict=True
+        )
+    ]
+    every_hook = [*hooks.BEFORE_CREDIT, *hooks.AFTER_CREDIT]
+    for r, payment in zip(ready, credited_payments, strict=True):
+        credited = hooks.CreditedTopUp(
+            payment_id=payment.id,
+            subscriber=r.subscriber,
+            amount=r.request.amount,
+            channel=r.request.channel.value,
+            transaction_id=payment.transaction_id,
+            payment=payment,
+        )
+        for hook in every_hook:
+            hook(uow, credited)
+    # Numbers are distinct, so each balance read now is the one credit_topup reads after its
+    # own hooks.
+    balances = uow.ledger.accounts_by_id([r.subscriber.account_id for r in ready])
+    sms: list[dict[str, object]] = []
+    audit: list[dict[str, object]] = []
+    for r, payment_id, receipt, tid in zip(
+        ready, payment_ids, receipts, transaction_ids, strict=True
+    ):
+        subscriber, request = r.subscriber, r.request
+        balance = balances[subscriber.account_id].balance
+        if subscriber.status is SubscriberStatus.BARRED and balance >= 0:
+            uow.subscribers.set_status(subscriber.id, SubscriberStatus.ACTIVE, now)
+            audit.append(
+                _audit_row(
+                    now,
+                    request.actor,
+                    "subscriber.unbarred",
+                    f"subscriber:{subscriber.msisdn}",
+                    {"reason": "top-up covered the debt", "payment_id": payment_id},
+                    None,
+                )
+            )
+        text = _TOPUP_SMS[subscriber.language].format(
+            amount=format_tenge(request.amount), balance=format_tenge(balance), receipt=receipt
+        )
+        sms.append(
+            {
+                "created_at": now,
+                "topic": "sms",
+                "recipient": subscriber.msisdn,
+                "payload": {"to": subscriber.msisdn, "sender": SMS_SENDER, "text": text},
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+        )
+        audit.append(
+            _audit_row(
+                now,
+                request.actor,
+                "payment.credited",
+                f"subscriber:{subscriber.msisdn}",
+                {"payment_id": payment_id, "amount": request.amount, "source": request.source},
+                tid,
+            )
+        )
+    uow.connection.execute(_INSERT_OUTBOX, sms)
+    uow.connection.execute(_INSERT_AUDIT, audit)
+    return credited_payments
+
+
+def _audit_row(
+    at: object,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, object],
+    transaction_id: int | None,
+) -> dict[str, object]:
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details,
+        "transaction_id": transaction_id,
+    }

@@ -1,0 +1,1 @@
+"""Electronic receipts for every payment: share link, PDF, QR, fiscal registration."""

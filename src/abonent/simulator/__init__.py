@@ -1,0 +1,1 @@
+"""The phone simulator page: dial USSD, read SMS, as the network would."""

@@ -1,0 +1,1 @@
+"""Balance transfers between subscribers (*145*NUMBER*AMOUNT#)."""

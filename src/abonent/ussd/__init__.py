@@ -1,0 +1,1 @@
+"""USSD gateway endpoint and the session engine that runs the service codes."""

@@ -1,0 +1,1 @@
+"""Instant payment cards (vouchers): batches, keyed-hash codes, activation and redemption."""

@@ -1,0 +1,61 @@
+"""How many units of work a USSD step opens: menus that move no money read once (or not at all),
+a cancel reads nothing, and what a session already knows is not read again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from abonent.core.money import tenge
+from abonent.db.uow import Database
+from tests.integration.ussd.helpers import Phone, make_channel, new_subscriber
+
+A, B = "7071234567", "7071234568"
+
+
+@contextmanager
+def units_of_work(db: Database) -> Iterator[list[int]]:
+    """Counts the transactions begun on ``db`` while the block runs."""
+    begun: list[int] = []
+
+    def count(_connection: Any) -> None:
+        begun.append(1)
+
+    sa.event.listen(db.engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        sa.event.remove(db.engine, "begin", count)
+
+
+def test_menu_steps_read_once_and_a_cancel_reads_nothing(db: Database) -> None:
+    new_subscriber(db, A, balance=tenge(1000))
+    new_subscriber(db, B)
+    phone = Phone(make_channel(db), A)
+    with units_of_work(db) as begun:
+        assert phone.dial("*145*7071234568*100#").startswith("CON ")
+    assert len(begun) == 1  # the caller and the quote share one read
+    with units_of_work(db) as begun:
+        assert phone.answer("2").startswith("END ")
+    assert begun == []  # nothing was done in this session: nothing to look up
+    with units_of_work(db) as begun:
+        assert phone.dial("*111#").startswith("CON ")
+    assert len(begun) == 1
+    with units_of_work(db) as begun:
+        assert phone.dial("*141#").startswith("END ")
+    assert len(begun) == 1
+
+
+def test_a_confirmed_transfer_replays_from_the_database(db: Database) -> None:
+    new_subscriber(db, A, balance=tenge(1000))
+    new_subscriber(db, B)
+    phone = Phone(make_channel(db), A)
+    phone.dial("*145*7071234568*100#")
+    done = phone.answer("1")
+    assert done.startswith("END ")
+    with units_of_work(db) as begun:
+        assert phone.answer("1") == done  # inputs past the last step replay the answer
+    assert len(begun) == 1  # the session acted: the replay looks its result up

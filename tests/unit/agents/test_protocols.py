@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from abonent.agents.domain import AgentCallError, Answer, Command, Dialect, Outcome
+from abonent.agents.protocols import clean_text, parse_call, render, result_code
+
+
+def test_osmp_pay_is_parsed_into_tiyn_and_e164() -> None:
+    call = parse_call(
+        Dialect.OSMP,
+        [
+            ("command", "pay"),
+            ("txn_id", "42"),
+            ("txn_date", "20260115091500"),
+            ("account", "7071234567"),
+            ("sum", "200.50"),
+        ],
+    )
+    assert (call.command, call.txn_id, call.msisdn, call.amount, call.txn_date) == (
+        Command.PAY,
+        "42",
+        "+77071234567",
+        20050,
+        "20260115091500",
+    )
+
+
+def test_kaspi_check_ignores_its_placeholder_sum() -> None:
+    call = parse_call(
+        Dialect.KASPI,
+        [("command", "check"), ("txn_id", "1"), ("account", "7071234567"), ("sum", "whatever")],
+    )
+    assert call.amount is None
+
+
+def test_cyberplat_uses_its_own_names_and_iso_dates() -> None:
+    call = parse_call(
+        Dialect.CYBERPLAT,
+        [
+            ("action", "payment"),
+            ("receipt", "9"),
+            ("date", "2026-01-15T09:15:00"),
+            ("number", "7071234567"),
+            ("amount", "1000.00"),
+        ],
+    )
+    assert (call.command, call.txn_id, call.amount) == (Command.PAY, "9", 100000)
+
+
+@pytest.mark.parametrize(
+    ("params", "outcome"),
+    [
+        ([("command", "pay"), ("command", "pay")], Outcome.BAD_REQUEST),
+        ([("command", "status")], Outcome.BAD_REQUEST),
+        ([("command", "pay"), ("txn_id", "x")], Outcome.BAD_TXN_ID),
+        ([("command", "check"), ("txn_id", "1"), ("account", "+77071234567")], Outcome.BAD_ACCOUNT),
+        ([("command", "check"), ("txn_id", "1"), ("account", "1234567890")], Outcome.NOT_FOUND),
+        (
+            [("command", "check"), ("txn_id", "1"), ("account", "7071234567"), ("sum", "1e3")],
+            Outcome.BAD_AMOUNT,
+        ),
+        (
+            [
+                ("command", "pay"),
+                ("txn_id", "1"),
+                ("account", "7071234567"),
+                ("sum", "1.00"),
+                ("txn_date", "20260231000000"),
+            ],
+            Outcome.BAD_DATE,
+        ),
+    ],
+)
+def test_the_first_problem_decides_the_outcome(
+    params: list[tuple[str, str]], outcome: Outcome
+) -> None:
+    with pytest.raises(AgentCallError) as caught:
+        parse_call(Dialect.OSMP, params)
+    assert caught.value.outcome is outcome
+
+
+def test_osmp_codes_follow_the_protocol_table() -> None:
+    assert [
+        result_code(Dialect.OSMP, o)
+        for o in (
+            Outcome.OK,
+            Outcome.RETRY,
+            Outcome.BAD_ACCOUNT,
+            Outcome.NOT_FOUND,
+            Outcome.FORBIDDEN,
+            Outcome.CLOSED,
+            Outcome.TOO_SMALL,
+            Outcome.TOO_LARGE,
+            Outcome.CONFLICT,
+        )
+    ] == [0, 1, 4, 5, 7, 79, 241, 242, 300]
+
+
+def test_answers_are_well_formed_whatever_is_echoed() -> None:
+    nasty = '<a href="x">&]]>\x00\x1fҚ' + "y" * 100
+    body, ctype = render(Dialect.OSMP, nasty, Answer(Outcome.OK, prv_txn=7, amount=20000))
+    root = ET.fromstring(body)
+    assert ctype == "text/xml; charset=utf-8"
+    assert root.findtext("osmp_txn_id") == clean_text(nasty)
+    assert (root.findtext("prv_txn"), root.findtext("sum"), root.findtext("result")) == (
+        "7",
+        "200.00",
+        "0",
+    )
+    body, ctype = render(Dialect.KASPI, nasty, Answer(Outcome.RETRY, "wait"))
+    assert json.loads(body) == {"txn_id": clean_text(nasty), "result": 4, "comment": "wait"}
+    assert b"<" not in body
+    body, _ = render(Dialect.CYBERPLAT, nasty, Answer(Outcome.CONFLICT))
+    assert ET.fromstring(body).findtext("code") == "13"
+
+
+def test_kaspi_sum_is_a_number_with_two_decimals() -> None:
+    body, _ = render(Dialect.KASPI, "1", Answer(Outcome.OK, prv_txn=3, amount=20000))
+    assert b'"sum":200.00' in body and b'"prv_txn_id":3' in body
