@@ -1,8 +1,9 @@
 """``abonent bench ussd``: concurrent USSD sessions against a real server on SQLite.
 
-A uvicorn server (its own process, one worker, as ``abonent serve`` runs) serves a migrated
-SQLite database with N subscribers. Client threads on the same machine play the gateway: each
-runs whole sessions one after another, a mix of what subscribers dial —
+``abonent serve`` processes (``--servers``, default 1, each one uvicorn worker) serve a
+migrated SQLite database with N subscribers. Client threads on the same machine play a gateway
+with sticky sessions (each session goes to one process, by its id): each runs whole sessions one
+after another, a mix of what subscribers dial —
 
 - ``*111#`` then ``1`` (balance menu, then the tariff),
 - ``*145*N*100#`` then ``2`` (transfer quote, cancelled),
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import zlib
 from pathlib import Path
 from typing import Annotated
 
@@ -123,8 +125,13 @@ def bench_ussd(
     seconds: Annotated[float, typer.Option("--seconds", min=1)] = 10.0,
     clients: Annotated[int, typer.Option("--clients", min=1, max=256)] = 16,
     subscribers: Annotated[int, typer.Option("--subscribers", min=10)] = SUBSCRIBERS,
+    servers: Annotated[int, typer.Option("--servers", min=1, max=8)] = 1,
 ) -> None:
-    """USSD steps per second and step latency against a real server on SQLite."""
+    """USSD steps per second and step latency against real servers on SQLite.
+
+    ``--servers N`` runs N ``abonent serve`` processes on one database; the client plays a
+    gateway with sticky sessions (each sessionId always goes to the same process, chosen by a
+    hash of the id), as sessions live in each process's memory."""
     report = common.Report("ussd", "USSD sessions against a real server", common.command_line())
     tmp = Path(tempfile.mkdtemp(prefix="abonent-bench-ussd-"))
     url = common.sqlite_database(tmp)
@@ -132,14 +139,17 @@ def bench_ussd(
         task = progress.add_task("seeding subscribers", total=None, status="")
         seed(url, subscribers)
         progress.update(task, status=f"{subscribers:,} subscribers")
-        port = _free_port()
-        server = start_server(url, port)
+        ports = [_free_port() for _ in range(servers)]
+        started: list[subprocess.Popen[bytes]] = []
         try:
+            for port in ports:
+                started.append(start_server(url, port))
             # One keep-alive connection per client thread through the standard library's
             # http.client: a gateway-like client that leaves the cores to the server (httpx
             # cost more CPU per request than the server's step).
             conns = [
-                http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(clients)
+                [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for port in ports]
+                for _ in range(clients)
             ]
             form = {"Content-Type": "application/x-www-form-urlencoded"}
             counters = [itertools.count(c * 1_000_000) for c in range(clients)]
@@ -152,6 +162,7 @@ def bench_ussd(
                 peer = _msisdn((n * 7 + 1) % subscribers)
                 code, answers = SESSIONS[n % len(SESSIONS)]
                 session = f"b{client}-{n}"
+                conn = conns[client][zlib.crc32(session.encode()) % servers]  # sticky
                 steps = 0
                 inputs: list[str] = []
                 for answer in [None, *answers]:
@@ -167,8 +178,8 @@ def bench_ussd(
                             "text": "*".join(inputs),
                         }
                     )
-                    conns[client].request("POST", "/ussd", body=body, headers=form)
-                    response = conns[client].getresponse()
+                    conn.request("POST", "/ussd", body=body, headers=form)
+                    response = conn.getresponse()
                     text = response.read().decode()
                     step_times[client].append(time.perf_counter() - began)
                     steps += 1
@@ -176,23 +187,27 @@ def bench_ussd(
                         bad.append(f"{response.status} {text[:60]}")
                 return steps
 
-            server_cpu_before = _cpu_seconds(server.pid)
+            server_cpu_before = sum(_cpu_seconds(server.pid) for server in started)
             run = common.run_clients(
                 clients, seconds, step_session, progress=progress, label="ussd", unit="steps"
             )
-            server_cpu = _cpu_seconds(server.pid) - server_cpu_before
-            for client in conns:
-                client.close()
+            server_cpu = sum(_cpu_seconds(server.pid) for server in started) - server_cpu_before
+            for own in conns:
+                for conn in own:
+                    conn.close()
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            for server in started:
+                server.terminate()
+            for server in started:
+                server.wait(timeout=10)
     steps_rate = run.rate
     latency = sorted(t for own in step_times for t in own)
     p50 = latency[len(latency) // 2] * 1000 if latency else 0.0
     p99 = latency[min(len(latency) - 1, int(len(latency) * 0.99))] * 1000 if latency else 0.0
     report.add(
         common.Figure(
-            f"SQLite, {clients} concurrent sessions",
+            f"SQLite, {clients} concurrent sessions, {servers} server process"
+            + ("es (sticky)" if servers > 1 else ""),
             steps_rate,
             "steps/s",
             target=common.Target(1_500, "steps/s"),
@@ -206,7 +221,7 @@ def bench_ussd(
     cpu_ms = server_cpu / run.operations * 1000 if run.operations else 0.0
     report.add(
         common.Figure(
-            "server CPU per step",
+            "server CPU per step (all server processes)",
             cpu_ms,
             "ms",
             note=f"≈ {1000 / cpu_ms:,.0f} steps/s per free core" if cpu_ms else "",
@@ -228,7 +243,7 @@ def bench_ussd(
     )
     report.notes.append(
         "Mix per session: *111# + 1, *145*N*100# + 2, *141#, *144*N# (1.75 steps a session); "
-        "client threads and the one-worker server share the machine's cores."
+        "client threads and the server processes share the machine's cores."
     )
     report.notes.append(
         "Where a step's CPU goes (profiled in process, 2026-11-22): about 0.7-0.8 ms is the "
@@ -239,10 +254,15 @@ def bench_ussd(
         "*144 1 read + 1 write (it was 9 for the four sessions, now 6)."
     )
     report.notes.append(
-        "One worker: the session store is in the process (180 s expiry, the caller's language "
-        "and balance, final answers). Two workers need a store shared by the processes (a "
-        "session table: one more write per session on SQLite's single writer) or a gateway "
-        "with sticky sessions; uvicorn's own --workers cannot route by sessionId."
+        "Sessions live in each server process (180 s expiry, the caller's language and balance, "
+        "final answers), so several processes need a gateway with sticky sessions: with "
+        "--servers 2 the client is that gateway (each sessionId always goes to the same "
+        "process, by a hash of the id), both processes on one SQLite file. uvicorn's own "
+        "--workers cannot route by sessionId; that would need a session table shared by the "
+        "processes (one more write per session on SQLite's single writer). Measured on "
+        "2026-11-22 at load average 7-10: --servers 2 gave 498-528 steps/s at 1.7-1.8 ms of "
+        "server CPU a step, one server 500-710 at 1.3-1.5 ms: with no free second core, a "
+        "second process only adds contention; it pays only on a machine with cores to spare."
     )
     report.notes.append(
         "Latency of a step is one HTTP request as the client measured it (client-side queueing "

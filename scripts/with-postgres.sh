@@ -39,9 +39,13 @@ cleanup() {
 trap cleanup EXIT
 
 "${as_pg[@]}" "$pg_bin/initdb" -A trust -U postgres -D "$workdir/pg" >/dev/null
-"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$workdir/pg" -l "$workdir/pg/log" -w \
+if ! "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$workdir/pg" -l "$workdir/pg/log" -w -t 180 \
     -o "-p $port -k $workdir/pg -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" \
-    start >/dev/null
+    start >/dev/null; then
+    echo "with-postgres: PostgreSQL did not start on port $port; its log:" >&2
+    tail -n 20 "$workdir/pg/log" >&2 || true
+    exit 1
+fi
 export ABONENT_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
 export ABONENT_PG_BIN="$pg_bin"
 echo "with-postgres: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2

@@ -9,15 +9,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     from abonent.agents.cli import agent_app
     from abonent.autopay.cli import autopay_app
     from abonent.bills.cli import bills_app
+    from abonent.cabinet.staff import staff_app, support_app
     from abonent.cards.cli import cards_app
     from abonent.cashdesk.cli import cashdesk_app
-    from abonent.cabinet.staff import staff_app, support_app
     from abonent.charging.cli import register as register_charging
+    from abonent.credit.cli import credit_app
     from abonent.payments.cli import payment_app
     from abonent.receipts.cli import receipts_app
-    from abonent.vouchers.cli import voucher_app
     from abonent.sms.cli import sms_app
-    from abonent.credit.cli import credit_app
+    from abonent.vouchers.cli import voucher_app
     from bench.cli import register_benchmarks
 
     app.add_typer(agent_app, name="agent")

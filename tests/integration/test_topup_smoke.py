@@ -19,8 +19,12 @@ def test_top_up_credits_once_and_queues_sms(db: Database) -> None:
     add_subscriber(db, "7071234567")
     clearing = system_account(db, AccountKind.AGENT_CLEARING, "KASPI")
     request = TopUpRequest(
-        msisdn="+77071234567", amount=20000, channel=Channel.AGENT, source="agent:KASPI",
-        external_id="1001", clearing_account_id=clearing,
+        msisdn="+77071234567",
+        amount=20000,
+        channel=Channel.AGENT,
+        source="agent:KASPI",
+        external_id="1001",
+        clearing_account_id=clearing,
     )
     first = top_up(db, request)
     again = top_up(db, request)

@@ -195,6 +195,22 @@ class AgentDirectory:
                 self._agents[code] = (now, agent)
         return agent
 
+    def cached(self, code: str) -> Agent | None:
+        """The agent if it is in the cache and fresh; never touches the database."""
+        cached = self._agents.get(code)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        return None
+
+    def password_known(self, agent: Agent, password: str) -> bool | None:
+        """The verdict on a password already verified once; None if argon2 must decide."""
+        if agent.password_hash is None:
+            return False
+        known = self._verified.get((agent.code, agent.password_hash))
+        if known is None:
+            return None
+        return known == hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest()
+
     def password_ok(self, agent: Agent, password: str) -> bool:
         if agent.password_hash is None:
             return False
@@ -266,7 +282,7 @@ def pay(db: Database, agent: Agent, call: AgentCall) -> Answer:
     try:
         return db.run_once(work, replay)
     except IdempotencyConflict:
-        _alert_conflict(db, agent, call)
+        alert_conflict(db, agent, call)
         raise PaymentConflict("this txn_id was already used for another account or sum") from None
 
 
@@ -330,7 +346,7 @@ def _first_answer(earlier: AgentPayment) -> Answer:
     )
 
 
-def _alert_conflict(db: Database, agent: Agent, call: AgentCall) -> None:
+def alert_conflict(db: Database, agent: Agent, call: AgentCall) -> None:
     log.warning(
         "agent_payment_conflict",
         agent=agent.code,
@@ -430,37 +446,44 @@ class PayBatcher:
     db: Database
     max_batch: int = 64
     idle: float = 2.0
+    writers: int = 1  # writer threads (more overlap round trips on PostgreSQL)
     timeout: float = 30.0
     _queue: queue.SimpleQueue[tuple[Agent, AgentCall, Future[Answer]]] = field(
         default_factory=queue.SimpleQueue
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _running: bool = False
+    _running: int = 0
 
     def pay(self, agent: Agent, call: AgentCall) -> Answer:
         """Like ``pay(db, agent, call)``, committed together with concurrent pays."""
-        future: Future[Answer] = Future()
-        self._queue.put((agent, call, future))
-        with self._lock:
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._run, name="agent-pay-batcher", daemon=True).start()
+        future = self.submit(agent, call)
         try:
             return future.result(timeout=self.timeout)
         except TimeoutError:
             raise StorageUnavailable("the payment was not confirmed in time; repeat it") from None
         except IdempotencyConflict:
-            _alert_conflict(self.db, agent, call)
+            alert_conflict(self.db, agent, call)
             raise PaymentConflict(
                 "this txn_id was already used for another account or sum"
             ) from None
+
+    def submit(self, agent: Agent, call: AgentCall) -> Future[Answer]:
+        """Queue a pay; the future gets its answer or error (``IdempotencyConflict`` for a
+        conflicting repeat: the caller raises ``PaymentConflict`` after ``alert_conflict``)."""
+        future: Future[Answer] = Future()
+        self._queue.put((agent, call, future))
+        with self._lock:
+            if self._running < self.writers:
+                self._running += 1
+                threading.Thread(target=self._run, name="agent-pay-batcher", daemon=True).start()
+        return future
 
     def _run(self) -> None:
         try:
             self._serve_queue()
         except BaseException:
             with self._lock:
-                self._running = False  # the next pay starts a new writer
+                self._running -= 1  # the next pay starts a new writer
             raise
 
     def _serve_queue(self) -> None:
@@ -470,7 +493,7 @@ class PayBatcher:
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
-                        self._running = False
+                        self._running -= 1
                         return
                 continue
             batch = [first]

@@ -5,8 +5,8 @@
   refused alone; the rest are rated.
 - ``POST /api/v1/usage/authorize`` — how many seconds / messages / bytes a number may use now
   (online charging): ``result`` is ``ok`` or ``insufficient``.
-- ``GET /api/v1/subscribers/{msisdn}/remainders`` — tariff and bundle remainders (the
-  cabinet's authentication will guard it).
+- ``GET /api/v1/subscribers/{msisdn}/remainders`` — tariff and bundle remainders, for a
+  signed-in subscriber holding at least the view right on the number.
 
 Network elements authenticate with ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``,
 the key from ``ABONENT_USAGE_API_KEY``; without a configured key the usage routes refuse all.
@@ -30,6 +30,7 @@ from abonent.charging.usage_file import record_from_fields
 from abonent.core.errors import AbonentError, Forbidden, NotFound, ValidationError
 from abonent.core.money import format_tenge
 from abonent.web.app import container_of
+from abonent.web.security import SignedIn
 
 router = APIRouter(tags=["charging"])
 ContainerDep = Annotated[Container, Depends(container_of)]
@@ -136,8 +137,13 @@ def authorize(body: AuthorizeRequest, c: ContainerDep, _: NetworkElement) -> dic
 
 
 @router.get("/api/v1/subscribers/{msisdn}/remainders")
-def remainders(msisdn: str, c: ContainerDep) -> dict[str, Any]:
-    summary = services.subscription_summary(c.db, msisdn)
+def remainders(msisdn: str, principal: SignedIn, c: ContainerDep) -> dict[str, Any]:
+    from abonent.cabinet.access import authorize
+    from abonent.cabinet.domain import Right
+
+    with c.db.reading() as uow:
+        target = authorize(uow, principal.subscriber, msisdn, Right.VIEW)
+    summary = services.subscription_summary(c.db, target.msisdn)
     if summary is None:
         raise NotFound("no tariff for this number")
     return summary_as_json(summary)

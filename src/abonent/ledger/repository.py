@@ -86,7 +86,7 @@ _PG_APPLY_DELTAS = (
     " FROM unnest(%s::bigint[], %s::bigint[]) AS d(id, delta) WHERE accounts.id = d.id"
 )
 _PG_EXISTING_KEYS = (
-    "SELECT idempotency_key FROM ledger_transactions"
+    "SELECT idempotency_key, fingerprint FROM ledger_transactions"
     " WHERE source = %s AND idempotency_key = ANY(%s::text[])"
 )
 
@@ -333,21 +333,23 @@ class SqlLedgerRepository:
         )
         return ids
 
-    def existing_keys(self, source: str, keys: Sequence[str]) -> set[str]:
+    def existing_keys(self, source: str, keys: Sequence[str]) -> dict[str, str]:
+        """The stored fingerprint of every key of ``source`` among ``keys``."""
         if self._sql.postgresql:
             found_pg = self.connection.exec_driver_sql(_PG_EXISTING_KEYS, (source, list(keys)))
-            return {str(key) for (key,) in found_pg}
-        found: set[str] = set()
+            return {str(key): str(fingerprint) for key, fingerprint in found_pg}
+        found: dict[str, str] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            found.update(
-                self.connection.execute(
-                    select(ledger_transactions.c.idempotency_key).where(
-                        ledger_transactions.c.source == source,
-                        ledger_transactions.c.idempotency_key.in_(chunk),
-                    )
-                ).scalars()
+            rows = self.connection.execute(
+                select(
+                    ledger_transactions.c.idempotency_key, ledger_transactions.c.fingerprint
+                ).where(
+                    ledger_transactions.c.source == source,
+                    ledger_transactions.c.idempotency_key.in_(chunk),
+                )
             )
+            found.update({str(key): str(fingerprint) for key, fingerprint in rows})
         return found
 
     def find_transaction(self, source: str, key: str) -> PostedTransaction | None:

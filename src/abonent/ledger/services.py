@@ -166,7 +166,7 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
         return []
     outcomes: list[BatchOutcome | None] = [None] * len(requests)
     stored = _stored_keys(uow, requests)
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], str] = {}
     account_ids = {p.account_id for r in requests for p in r.postings}
     balances = {a.id: a for a in uow.ledger.accounts_by_id(account_ids, lock=True).values()}
     running: dict[int, Tiyn] = {aid: acc.balance for aid, acc in balances.items()}
@@ -174,8 +174,17 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     accepted: list[int] = []
     for index, request in enumerate(requests):
         key = (request.source, request.idempotency_key)
-        if key in stored or key in seen:
-            outcomes[index] = BatchOutcome(request, replayed=True)
+        earlier = stored.get(key) or seen.get(key)
+        if earlier is not None:
+            if earlier == request.fingerprint:
+                outcomes[index] = BatchOutcome(request, replayed=True)
+            else:
+                outcomes[index] = BatchOutcome(
+                    request,
+                    error=IdempotencyConflict(
+                        "this idempotency key was already used for a different request"
+                    ),
+                )
             continue
         deltas = request.net_by_account()
         missing = [aid for aid in deltas if aid not in balances]
@@ -187,7 +196,7 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
                 request, error=InsufficientFunds("the balance is not enough for this operation")
             )
             continue
-        seen.add(key)
+        seen[key] = request.fingerprint
         for account_id, delta in deltas.items():
             running[account_id] += delta
             net_total[account_id] += delta
@@ -202,14 +211,17 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     return [o for o in outcomes if o is not None]
 
 
-def _stored_keys(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> set[tuple[str, str]]:
+def _stored_keys(
+    uow: UnitOfWork, requests: Sequence[TransactionRequest]
+) -> dict[tuple[str, str], str]:
+    """(source, key) → stored fingerprint, for the requests' keys already in the ledger."""
     by_source: dict[str, list[str]] = defaultdict(list)
     for request in requests:
         by_source[request.source].append(request.idempotency_key)
     return {
-        (source, key)
+        (source, key): fingerprint
         for source, keys in by_source.items()
-        for key in uow.ledger.existing_keys(source, keys)
+        for key, fingerprint in uow.ledger.existing_keys(source, keys).items()
     }
 
 

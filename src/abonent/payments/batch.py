@@ -36,12 +36,20 @@ from abonent.payments.domain import (
 from abonent.payments.services import _TOPUP_SMS, SMS_SENDER
 from abonent.payments.tables import payments
 from abonent.subscribers.domain import Subscriber, SubscriberStatus
+from abonent.subscribers.repository import _subscriber
+from abonent.subscribers.tables import subscribers
 
 # One executemany, then the new ids by their unique receipt numbers: RETURNING in parameter
 # order would make SQLAlchemy send one INSERT per row on SQLite.
 _INSERT_PAYMENTS = payments.insert()
 _IDS_BY_RECEIPT = select(payments.c.receipt_number, payments.c.id).where(
     payments.c.receipt_number.in_(bindparam("receipts", expanding=True))
+)
+_LOCK_SUBSCRIBERS = (
+    select(subscribers)
+    .where(subscribers.c.msisdn.in_(bindparam("msisdns", expanding=True)))
+    .order_by(subscribers.c.msisdn)
+    .with_for_update()
 )
 _INSERT_OUTBOX = outbox.insert()
 _INSERT_AUDIT = audit_log.insert()
@@ -72,18 +80,23 @@ def credit_topups(
         raise BatchNotApplicable("one number twice in a batch")
     results: list[Payment | AbonentError | None] = [None] * len(requests)
     ready: list[_Ready] = []
-    # Numbers are locked in one global order (by number), so that two batches, or a batch and
-    # another feature's transaction, cannot wait for each other's rows in a cycle.
-    for index in sorted(range(len(requests)), key=lambda i: requests[i].msisdn):
-        request = requests[index]
-        subscriber = uow.subscribers.by_msisdn(request.msisdn, lock=True)
+    # Numbers are locked with one statement, in one global order (by number), so that two
+    # batches, or a batch and another feature's transaction, cannot wait for each other's rows
+    # in a cycle.
+    found = {
+        str(row.msisdn): _subscriber(row)
+        for row in uow.connection.execute(
+            _LOCK_SUBSCRIBERS, {"msisdns": [r.msisdn for r in requests]}
+        )
+    }
+    for index, request in enumerate(requests):
+        subscriber = found.get(request.msisdn)
         if subscriber is None:
             results[index] = NotFound(f"no subscriber {request.msisdn}")
         elif subscriber.status is SubscriberStatus.CLOSED:
             results[index] = SubscriberClosed("the number is closed; payments are not accepted")
         else:
             ready.append(_Ready(index, request, subscriber))
-    ready.sort(key=lambda r: r.index)
     if ready:
         for item, payment in zip(ready, _credit(uow, ready), strict=True):
             results[item.index] = payment

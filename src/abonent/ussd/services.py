@@ -23,7 +23,7 @@ from abonent.core.errors import (
     StorageUnavailable,
 )
 from abonent.core.msisdn import national10
-from abonent.db.uow import Database, UnitOfWork
+from abonent.db.uow import STORAGE_ERRORS, Database, UnitOfWork
 from abonent.ledger.tables import accounts
 from abonent.messaging.domain import cached_msisdn
 from abonent.subscribers.domain import Language, SubscriberStatus
@@ -94,6 +94,7 @@ class StepDatabase(Database):
     def __init__(self, db: Database) -> None:
         super().__init__(db.engine, db.clock)
         self._shared: UnitOfWork | None = None
+        self._readers = 0  # ``reading`` blocks open right now
 
     @contextmanager
     def reading(self) -> Iterator[UnitOfWork]:
@@ -101,10 +102,20 @@ class StepDatabase(Database):
             shared = super().uow(read_only=True)
             shared.__enter__()
             self._shared = shared
-        yield self._shared
+        self._readers += 1
+        broken = False
+        try:
+            yield self._shared
+        except STORAGE_ERRORS as exc:  # as a unit of work of its own would say it
+            broken = True
+            raise StorageUnavailable("the database is unavailable; try again later") from exc
+        finally:
+            self._readers -= 1
+            if broken and self._readers == 0:
+                self.release()  # the next read opens a fresh one
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        if not read_only:
+        if not read_only and self._readers == 0:  # never pull the read from under a reader
             self.release()
         return super().uow(read_only=read_only)
 

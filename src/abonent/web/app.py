@@ -16,7 +16,6 @@ from abonent.db.uow import STORAGE_ERRORS
 from abonent.web.errors import install_error_handlers, problem
 from abonent.web.observability import Metrics, MetricsMiddleware, configure_logging
 
-
 HEALTH_FAILURES: tuple[type[BaseException], ...] = (StorageUnavailable, *STORAGE_ERRORS)
 
 

@@ -31,6 +31,9 @@ def include_routers(app: FastAPI) -> None:
     from abonent.ussd.api import router as ussd_api
     from abonent.vouchers.api import router as vouchers_api
 
+    # Network-facing hot paths first: routes are matched in order.
+    app.include_router(ussd_api)
+    app.include_router(agents_api)
     app.include_router(auth_api)
     install_charging(app)  # usage API, remainders, due-jobs scheduler inside serve
     app.include_router(cabinet_api)
@@ -38,11 +41,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(cabinet_selfcare_api)
     app.include_router(cabinet_selfcare_pages)
     app.include_router(staff_pages)
-    app.include_router(agents_api)
     app.include_router(payments_api)
     app.include_router(payments_pages)
     app.include_router(vouchers_api)
-    app.include_router(ussd_api)
     app.include_router(sms_api)
     app.include_router(simulator_pages)
     app.include_router(bills_pages)

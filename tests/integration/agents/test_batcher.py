@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from abonent.agents import services
-from abonent.agents.domain import AgentCall, AgentCallError, Command, Outcome
+from abonent.agents.domain import Agent, AgentCall, AgentCallError, Answer, Command, Outcome
 from abonent.agents.repository import SqlAgentRepository
 from abonent.core.errors import NotFound, StorageUnavailable
 from abonent.core.money import tenge
@@ -28,7 +28,7 @@ def call(txn_id: str, national: str = "7071234567", amount: int = 20000) -> Agen
     return AgentCall(Command.PAY, txn_id, national, "+7" + national, amount, "20260115091500")
 
 
-def outcome(batcher: services.PayBatcher, agent: services.Agent, c: AgentCall) -> object:
+def outcome(batcher: services.PayBatcher, agent: Agent, c: AgentCall) -> object:
     try:
         return batcher.pay(agent, c).prv_txn
     except AgentCallError as exc:
@@ -116,7 +116,7 @@ def test_a_bulk_batch_answers_like_one_by_one(db: Database) -> None:
     with db.uow() as uow:
         results = services.settle_batch(uow, [(agent, c) for c in batch])
         uow.commit()
-    answers = [r.prv_txn if isinstance(r, services.Answer) else type(r).__name__ for r in results]
+    answers = [r.prv_txn if isinstance(r, Answer) else type(r).__name__ for r in results]
     first = answers[0]
     assert isinstance(first, int)
     assert answers[1] == "IdempotencyConflict"
@@ -150,6 +150,6 @@ def test_a_bulk_batch_that_cannot_apply_falls_back_to_one_by_one(
             uow, [(agent, call("1", "7071111111")), (agent, call("2", "7072222222"))]
         )
         uow.commit()
-    assert all(isinstance(r, services.Answer) and r.prv_txn for r in results)
+    assert all(isinstance(r, Answer) and r.prv_txn for r in results)
     assert _credited(db) == {"+77071111111": 20000, "+77072222222": 20000}
     assert audit_ledger(db).ok

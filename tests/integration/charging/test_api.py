@@ -142,10 +142,25 @@ def test_remainders_endpoint(client: TestClient, db: Database) -> None:
     load_test_catalogue(db)
     add_subscriber(db, A, balance=400000)
     services.change_tariff(db, A, "MONTH", actor="test")
-    answer = client.get("/api/v1/subscribers/7071234567/remainders")
+    assert client.get("/api/v1/subscribers/7071234567/remainders").status_code == 401
+    signed_in = _bearer(client, db, "7071234567")
+    answer = client.get("/api/v1/subscribers/7071234567/remainders", headers=signed_in)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["tariff"] == "MONTH" and body["names"]["kk"] == "Ай"
     assert {r["kind"]: r["left"] for r in body["remainders"]}["sms"] == 5
-    assert client.get("/api/v1/subscribers/7471230000/remainders").status_code == 404
-    assert client.get("/api/v1/subscribers/garbage/remainders").status_code == 422
+    # Another number, an unknown one and garbage get the same refusal: nothing to probe.
+    for other in ("7471230000", "garbage"):
+        refused = client.get(f"/api/v1/subscribers/{other}/remainders", headers=signed_in)
+        assert refused.status_code == 403
+
+
+def _bearer(client: TestClient, db: Database, national: str) -> dict[str, str]:
+    from tests.e2e.cabinet.conftest import last_code
+
+    assert client.post("/api/v1/auth/code", json={"msisdn": national}).status_code == 202
+    login = client.post(
+        "/api/v1/auth/login", json={"msisdn": national, "code": last_code(db, "+7" + national)}
+    )
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['token']}"}

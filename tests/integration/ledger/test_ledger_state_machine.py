@@ -303,14 +303,20 @@ def make_machine(db: Database) -> type[RuleBasedStateMachine]:
 
             # What the batch must do, line by line, against running balances.
             running = dict(self.balances)
-            seen: set[str] = set()
+            seen: dict[str, TransactionRequest] = {}
             expected: list[str] = []
             for r in requests:
-                if r.idempotency_key in self.stored or r.idempotency_key in seen:
-                    expected.append("repeat")
+                first = (
+                    self.stored[r.idempotency_key].request
+                    if r.idempotency_key in self.stored
+                    else seen.get(r.idempotency_key)
+                )
+                if first is not None:
+                    same = first.fingerprint == r.fingerprint
+                    expected.append("repeat" if same else "conflict")
                 elif allows(running, self.floors, r):
                     expected.append("posted")
-                    seen.add(r.idempotency_key)
+                    seen[r.idempotency_key] = r
                     apply(running, r)
                 else:
                     expected.append("refused")
@@ -327,9 +333,11 @@ def make_machine(db: Database) -> type[RuleBasedStateMachine]:
                     assert outcome.posted and outcome.transaction_id is not None
                     self.accept(outcome.transaction_id, r)
                 elif want == "repeat":
-                    # Money moved once; a changed request may be flagged as a conflict.
-                    assert not outcome.posted
-                    assert outcome.replayed or isinstance(outcome.error, IdempotencyConflict)
+                    assert not outcome.posted and outcome.replayed
+                elif want == "conflict":
+                    # The key came back with another request: refused, money moved once.
+                    assert not outcome.posted and not outcome.replayed
+                    assert isinstance(outcome.error, IdempotencyConflict)
                 else:
                     assert not outcome.posted
                     assert isinstance(outcome.error, InsufficientFunds)

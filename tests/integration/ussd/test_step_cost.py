@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from abonent.core.errors import StorageUnavailable
 from abonent.core.money import tenge
 from abonent.db.uow import Database
+from abonent.ussd.services import StepDatabase
 from tests.integration.ussd.helpers import Phone, make_channel, new_subscriber
 
 A, B = "7071234567", "7071234568"
@@ -59,3 +62,26 @@ def test_a_confirmed_transfer_replays_from_the_database(db: Database) -> None:
     with units_of_work(db) as begun:
         assert phone.answer("1") == done  # inputs past the last step replay the answer
     assert len(begun) == 1  # the session acted: the replay looks its result up
+
+
+def test_a_steps_reads_share_one_unit_of_work_until_a_write(db: Database) -> None:
+    step = StepDatabase(db)
+    try:
+        with step.reading() as first, step.reading() as nested:
+            assert nested is first
+            with step.uow() as writing:  # a write inside a read leaves the read alone
+                assert writing is not first
+            assert first.connection.execute(sa.text("SELECT 1")).scalar() == 1
+        with step.reading() as again:
+            assert again is first
+        with step.uow():
+            pass
+        with step.reading() as after_write:
+            assert after_write is not first
+        with pytest.raises(StorageUnavailable), step.reading():
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("the disk is gone"))
+        with step.reading() as fresh:  # a broken read is not reused
+            assert fresh is not after_write
+            assert fresh.connection.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        step.release()

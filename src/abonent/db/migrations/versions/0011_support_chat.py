@@ -12,7 +12,6 @@ from alembic import op
 
 import abonent.db.types
 
-
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
