@@ -120,11 +120,20 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> Engine:
     def _on_begin(connection: sa.Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         driver = connection.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its driver connection
         gated = driver if isinstance(driver, _GatedConnection) and mode != "DEFERRED" else None
         if gated is not None:
             gated.hold_gate()
         try:
-            connection.exec_driver_sql(f"BEGIN {mode}")
+            # Straight to the driver: this runs before every write transaction, and going
+            # through SQLAlchemy's statement execution cost more than the BEGIN itself.
+            driver.execute(f"BEGIN {mode}")
+        except sqlite3.Error as error:
+            if gated is not None:
+                gated.release_gate()
+            raise sa.exc.DBAPIError.instance(
+                f"BEGIN {mode}", None, error, sqlite3.Error, dialect=connection.dialect
+            ) from error
         except BaseException:
             if gated is not None:
                 gated.release_gate()
