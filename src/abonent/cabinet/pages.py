@@ -112,24 +112,31 @@ def login_page(request: Request) -> Response:
     )
 
 
-@router.post("/login/code")
-async def login_code(request: Request, c: ContainerDep) -> Response:
+async def _send_code_from_form(
+    request: Request, c: Container, purpose: CodePurpose, page: str
+) -> Response:
+    """A sign-in page's "send me a code" form: login CSRF, send, back to ``page``."""
     form = await _form(request)
     if not _login_csrf_ok(request, form):
-        return back("/login", error="csrf_failed")
+        return back(page, error="csrf_failed")
     msisdn = form.get("msisdn", "")
     try:
         auth.send_code(
             c.db,
             c.settings.secret_key,
             msisdn,
-            CodePurpose.LOGIN,
+            purpose,
             client_of(request, c.settings),
             auth_policy(c.settings),
         )
     except AbonentError as error:
-        return back("/login", error=error.code, msisdn=msisdn[:32])
-    return back("/login", ok="code_sent", msisdn=msisdn[:32], step="code")
+        return back(page, error=error.code, msisdn=msisdn[:32])
+    return back(page, ok="code_sent", msisdn=msisdn[:32], step="code")
+
+
+@router.post("/login/code")
+async def login_code(request: Request, c: ContainerDep) -> Response:
+    return await _send_code_from_form(request, c, CodePurpose.LOGIN, "/login")
 
 
 @router.post("/login")
@@ -188,22 +195,7 @@ def forgot_page(request: Request) -> Response:
 
 @router.post("/login/forgot/code")
 async def forgot_code(request: Request, c: ContainerDep) -> Response:
-    form = await _form(request)
-    if not _login_csrf_ok(request, form):
-        return back("/login/forgot", error="csrf_failed")
-    msisdn = form.get("msisdn", "")
-    try:
-        auth.send_code(
-            c.db,
-            c.settings.secret_key,
-            msisdn,
-            CodePurpose.RESET,
-            client_of(request, c.settings),
-            auth_policy(c.settings),
-        )
-    except AbonentError as error:
-        return back("/login/forgot", error=error.code, msisdn=msisdn[:32])
-    return back("/login/forgot", ok="code_sent", msisdn=msisdn[:32], step="code")
+    return await _send_code_from_form(request, c, CodePurpose.RESET, "/login/forgot")
 
 
 @router.post("/login/forgot")

@@ -68,6 +68,8 @@ class TransactionRequest:
     postings: tuple[Posting, ...]
     reference: str = ""
     reverses_id: int | None = None
+    # Hash of what the request asks for, computed once: a repeat with another is a conflict.
+    fingerprint: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
         if not self.kind or len(self.kind) > 40:
@@ -83,12 +85,9 @@ class TransactionRequest:
                 raise InvalidAmount("a posting cannot be zero")
         if sum(p.amount for p in self.postings) != 0:
             raise ValidationError("postings must sum to zero")
-
-    @property
-    def fingerprint(self) -> str:
         legs = ",".join(f"{p.account_id}:{p.amount}" for p in sorted(self.postings, key=_leg))
         text = f"{self.kind}|{legs}|{self.reverses_id or ''}"
-        return hashlib.sha256(text.encode()).hexdigest()
+        object.__setattr__(self, "fingerprint", hashlib.sha256(text.encode()).hexdigest())
 
     def net_by_account(self) -> dict[int, Tiyn]:
         """Net change per account, in ascending account order (the lock order)."""
