@@ -79,6 +79,11 @@ def _id(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and 0 < len(text) < 18 else None
 
 
+def _cabinet_path(value: str, default: str) -> str:
+    """A redirect target from a form: only a path inside the cabinet, never another site."""
+    return value if value.startswith("/cabinet") and "//" not in value else default
+
+
 def _target(request: Request, principal: Principal) -> str:
     return request.query_params.get("n") or principal.subscriber.msisdn
 
@@ -158,8 +163,7 @@ async def login(request: Request, c: ContainerDep) -> Response:
             raise AuthenticationFailed("give a code or a password")
     except AbonentError as error:
         return back("/login", error=error.code, msisdn=msisdn[:32], step="code" if code else "")
-    next_path = form.get("next", "")
-    target = next_path if next_path.startswith("/cabinet") and "//" not in next_path else "/cabinet"
+    target = _cabinet_path(form.get("next", ""), "/cabinet")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -453,10 +457,7 @@ async def step_up_code(request: Request, c: ContainerDep) -> Response:
     if isinstance(principal, Response):
         return principal
     form = await _form(request)
-    back_to = form.get("back", "/cabinet/security")
-    back_to = (
-        back_to if back_to.startswith("/cabinet") and "//" not in back_to else "/cabinet/security"
-    )
+    back_to = _cabinet_path(form.get("back", ""), "/cabinet/security")
     try:
         auth.send_code(
             c.db,
@@ -477,10 +478,7 @@ async def step_up(request: Request, c: ContainerDep) -> Response:
     if isinstance(principal, Response):
         return principal
     form = await _form(request)
-    back_to = form.get("back", "/cabinet/security")
-    back_to = (
-        back_to if back_to.startswith("/cabinet") and "//" not in back_to else "/cabinet/security"
-    )
+    back_to = _cabinet_path(form.get("back", ""), "/cabinet/security")
     try:
         auth.step_up(
             c.db,

@@ -5,6 +5,7 @@ number goes through ``access.authorize`` (in ``selfcare``), errors come back as 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -17,6 +18,8 @@ from abonent.cabinet.web import back, render, to_login
 from abonent.core.errors import AbonentError
 from abonent.core.money import parse_tenge
 from abonent.core.msisdn import national10
+from abonent.db.uow import Database
+from abonent.subscribers.domain import Subscriber
 from abonent.web.app import container_of
 from abonent.web.security import Principal, auth_policy
 
@@ -40,6 +43,27 @@ def _refused(request: Request, principal: Principal, error: AbonentError) -> Res
     )
 
 
+# A self-care action that takes the number and a catalogue code from a form.
+CodeAction = Callable[[Database, Subscriber, str, str], object]
+
+
+async def _code_form_action(
+    request: Request, c: Container, action: CodeAction, *, page: str, done: str, ok: str
+) -> Response:
+    """Signed-in POST with CSRF: run ``action`` on the page's number and the form's ``code``;
+    errors go back to ``page``, success to ``done`` with the ``ok`` flash."""
+    principal = await _signed_in_post(request, c)
+    if isinstance(principal, Response):
+        return principal
+    n = _n(request, principal)
+    form = await _form(request)
+    try:
+        action(c.db, principal.subscriber, n, form.get("code", ""))
+    except AbonentError as error:
+        return back(page, error=error.code, n=n)
+    return back(done, ok=ok, n=n)
+
+
 # -- tariffs and options ------------------------------------------------------------------
 @router.get("/cabinet/tariffs", response_class=HTMLResponse)
 def tariffs(request: Request, c: ContainerDep) -> Response:
@@ -56,16 +80,14 @@ def tariffs(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/cabinet/tariffs/change")
 async def change_tariff(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    n = _n(request, principal)
-    form = await _form(request)
-    try:
-        selfcare.change_tariff(c.db, principal.subscriber, n, form.get("code", ""))
-    except AbonentError as error:
-        return back("/cabinet/tariffs", error=error.code, n=n)
-    return back("/cabinet", ok="tariff_changed", n=n)
+    return await _code_form_action(
+        request,
+        c,
+        selfcare.change_tariff,
+        page="/cabinet/tariffs",
+        done="/cabinet",
+        ok="tariff_changed",
+    )
 
 
 @router.get("/cabinet/options", response_class=HTMLResponse)
@@ -83,30 +105,26 @@ def options(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/cabinet/options/connect")
 async def connect_option(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    n = _n(request, principal)
-    form = await _form(request)
-    try:
-        selfcare.connect_option(c.db, principal.subscriber, n, form.get("code", ""))
-    except AbonentError as error:
-        return back("/cabinet/options", error=error.code, n=n)
-    return back("/cabinet/options", ok="option_connected", n=n)
+    return await _code_form_action(
+        request,
+        c,
+        selfcare.connect_option,
+        page="/cabinet/options",
+        done="/cabinet/options",
+        ok="option_connected",
+    )
 
 
 @router.post("/cabinet/options/disconnect")
 async def disconnect_option(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    n = _n(request, principal)
-    form = await _form(request)
-    try:
-        selfcare.disconnect_option(c.db, principal.subscriber, n, form.get("code", ""))
-    except AbonentError as error:
-        return back("/cabinet/options", error=error.code, n=n)
-    return back("/cabinet/options", ok="option_disconnected", n=n)
+    return await _code_form_action(
+        request,
+        c,
+        selfcare.disconnect_option,
+        page="/cabinet/options",
+        done="/cabinet/options",
+        ok="option_disconnected",
+    )
 
 
 # -- cards and top-up ---------------------------------------------------------------------
