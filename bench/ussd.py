@@ -1,9 +1,10 @@
 """``abonent bench ussd``: concurrent USSD sessions against a real server on SQLite.
 
 ``abonent serve`` processes (``--servers``, default 1, each one uvicorn worker) serve a
-migrated SQLite database with N subscribers. Client threads on the same machine play a gateway
-with sticky sessions (each session goes to one process, by its id): each runs whole sessions one
-after another, a mix of what subscribers dial —
+migrated SQLite database with N subscribers. Virtual clients of an asyncio load generator
+(``bench.http_load``) on the same machine play a gateway with sticky sessions (each client's
+sessions go to one process): each runs whole sessions one after another, a mix of what
+subscribers dial —
 
 - ``*111#`` then ``1`` (balance menu, then the tariff),
 - ``*145*N*100#`` then ``2`` (transfer quote, cancelled),
@@ -13,23 +14,24 @@ after another, a mix of what subscribers dial —
 A step is one HTTP request and its ``CON``/``END`` answer; every answer is checked to be a
 page. Figures: steps per second and the p50/p99 of one step as the client saw it (client and
 server share the 2 cores, so this is a lower bound of the server's capacity), and the CPU time
-per step of the server process and of the client (one keep-alive ``http.client`` connection per
-client thread: cheaper than httpx, so the client leaves the cores to the server). Target:
+per step of the server process and of the load generator (one keep-alive connection per virtual
+client, a few tens of µs a request, so the client leaves the cores to the server). Target:
 ≥ 1,500 steps/s with p99 ≤ 50 ms.
 """
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
-import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +39,9 @@ import httpx
 import typer
 
 from abonent.core.money import tenge
+from abonent.ussd.messages import fits_page
 from bench import common
+from bench.http_load import HttpConnection, HttpResponse, LoadResult, Scenario, run_http_load
 
 SUBSCRIBERS = 1_000
 
@@ -54,7 +58,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _msisdn(i: int) -> str:
+def bench_msisdn(i: int) -> str:
     return f"707{i:07d}"
 
 
@@ -71,7 +75,7 @@ def seed(url: str, count: int) -> None:
             services.add_subscriber(
                 container.db,
                 services.NewSubscriber(
-                    msisdn=_msisdn(i),
+                    msisdn=bench_msisdn(i),
                     name=f"Bench {i}",
                     payment_type=PaymentType.PREPAID,
                     opening_balance=tenge(1000),
@@ -119,6 +123,96 @@ SESSIONS: list[tuple[str, list[str]]] = [
     ("*141#", []),
     ("*144*{peer}#", []),
 ]
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@dataclass
+class Checks:
+    """What the virtual clients saw that they should not have (shared: one event loop)."""
+
+    bad: list[str] = field(default_factory=list)
+
+
+def is_page_answer(response: HttpResponse) -> bool:
+    """A 200 whose body is ``CON ``/``END `` and one page of text."""
+    text = response.body.decode("utf-8", "replace")
+    return response.status == 200 and text[:4] in ("CON ", "END ") and fits_page(text[4:])
+
+
+def session_scenario(subscribers: int, first_client: int, checks: Checks, tag: str) -> Scenario:
+    """Virtual client ``i`` runs whole sessions one after another, the mix in ``SESSIONS``;
+    one round is one session and acknowledges its steps. ``tag`` keeps session ids of
+    different runs apart (a known id would be answered from the server's session memory)."""
+    counters: dict[int, itertools.count[int]] = {}
+
+    async def session(conn: HttpConnection, index: int) -> int:
+        client = first_client + index
+        n = next(counters.setdefault(client, itertools.count(client * 1_000_000)))
+        caller = bench_msisdn(n % subscribers)
+        peer = bench_msisdn((n * 7 + 1) % subscribers)
+        code, answers = SESSIONS[n % len(SESSIONS)]
+        fields = {
+            "sessionId": f"{tag}{client}-{n}",
+            "serviceCode": code.format(peer=peer),
+            "phoneNumber": caller,
+            "networkCode": "40177",
+        }
+        inputs: list[str] = []
+        for answer in [None, *answers]:
+            if answer is not None:
+                inputs.append(answer)
+            body = urllib.parse.urlencode({**fields, "text": "*".join(inputs)}).encode()
+            response = await conn.request("POST", "/ussd", body=body, headers=_FORM, label="step")
+            if not is_page_answer(response):
+                checks.bad.append(f"{response.status} {response.body[:60]!r}")
+        return 1 + len(answers)
+
+    return session
+
+
+def load_servers(
+    ports: list[int], clients: int, seconds: float, subscribers: int, checks: Checks, tag: str
+) -> tuple[LoadResult, float]:
+    """One load per server process, side by side: a gateway with sticky sessions, each virtual
+    client (and so each of its sessions) always talks to the same process. Returns the merged
+    result and the CPU seconds this process (all load generators) spent."""
+    shares = [clients // len(ports) + (k < clients % len(ports)) for k in range(len(ports))]
+    firsts = [sum(shares[:k]) for k in range(len(ports))]
+    results: list[LoadResult] = [LoadResult(0, 0.0, 0, 0, 0.0) for _ in ports]
+    failures: list[BaseException] = []
+
+    def one(k: int) -> None:
+        try:
+            scenario = session_scenario(subscribers, firsts[k], checks, tag)
+            results[k] = run_http_load(
+                "127.0.0.1", ports[k], clients=shares[k], seconds=seconds, scenario=scenario
+            )
+        except BaseException as exc:  # re-raised below
+            failures.append(exc)
+
+    cpu_before = _own_cpu_seconds()
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(len(ports)) if shares[k]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client_cpu = _own_cpu_seconds() - cpu_before
+    if failures:
+        raise failures[0]
+    merged = LoadResult(
+        ops=sum(r.ops for r in results),
+        elapsed=max(r.elapsed for r in results),
+        rounds=sum(r.rounds for r in results),
+        requests=sum(r.requests for r in results),
+        client_cpu=client_cpu,
+        latencies={"step": [t for r in results for t in r.latencies.get("step", [])]},
+    )
+    return merged, client_cpu
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_ussd(
@@ -130,11 +224,12 @@ def bench_ussd(
     """USSD steps per second and step latency against real servers on SQLite.
 
     ``--servers N`` runs N ``abonent serve`` processes on one database; the client plays a
-    gateway with sticky sessions (each sessionId always goes to the same process, chosen by a
-    hash of the id), as sessions live in each process's memory."""
+    gateway with sticky sessions (each virtual client, and so each of its sessions, always goes
+    to the same process), as sessions live in each process's memory."""
     report = common.Report("ussd", "USSD sessions against a real server", common.command_line())
     tmp = Path(tempfile.mkdtemp(prefix="abonent-bench-ussd-"))
     url = common.sqlite_database(tmp)
+    checks = Checks()
     with common.bench_progress() as progress:
         task = progress.add_task("seeding subscribers", total=None, status="")
         seed(url, subscribers)
@@ -144,66 +239,20 @@ def bench_ussd(
         try:
             for port in ports:
                 started.append(start_server(url, port))
-            # One keep-alive connection per client thread through the standard library's
-            # http.client: a gateway-like client that leaves the cores to the server (httpx
-            # cost more CPU per request than the server's step).
-            conns = [
-                [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for port in ports]
-                for _ in range(clients)
-            ]
-            form = {"Content-Type": "application/x-www-form-urlencoded"}
-            counters = [itertools.count(c * 1_000_000) for c in range(clients)]
-            bad: list[str] = []
-            step_times: list[list[float]] = [[] for _ in range(clients)]
-
-            def step_session(client: int) -> int:
-                n = next(counters[client])
-                caller = _msisdn(n % subscribers)
-                peer = _msisdn((n * 7 + 1) % subscribers)
-                code, answers = SESSIONS[n % len(SESSIONS)]
-                session = f"b{client}-{n}"
-                conn = conns[client][zlib.crc32(session.encode()) % servers]  # sticky
-                steps = 0
-                inputs: list[str] = []
-                for answer in [None, *answers]:
-                    if answer is not None:
-                        inputs.append(answer)
-                    began = time.perf_counter()
-                    body = urllib.parse.urlencode(
-                        {
-                            "sessionId": session,
-                            "serviceCode": code.format(peer=peer),
-                            "phoneNumber": caller,
-                            "networkCode": "40177",
-                            "text": "*".join(inputs),
-                        }
-                    )
-                    conn.request("POST", "/ussd", body=body, headers=form)
-                    response = conn.getresponse()
-                    text = response.read().decode()
-                    step_times[client].append(time.perf_counter() - began)
-                    steps += 1
-                    if response.status != 200 or text[:4] not in ("CON ", "END "):
-                        bad.append(f"{response.status} {text[:60]}")
-                return steps
-
+            # A short warm-up (connections, the first compiled statements), not counted.
+            load_servers(ports, clients, 1.0, subscribers, Checks(), "w")
+            progress.add_task(f"ussd: {clients} clients, {seconds:g} s", total=None, status="")
             server_cpu_before = sum(_cpu_seconds(server.pid) for server in started)
-            run = common.run_clients(
-                clients, seconds, step_session, progress=progress, label="ussd", unit="steps"
-            )
+            run, client_cpu = load_servers(ports, clients, seconds, subscribers, checks, "b")
             server_cpu = sum(_cpu_seconds(server.pid) for server in started) - server_cpu_before
-            for own in conns:
-                for conn in own:
-                    conn.close()
         finally:
             for server in started:
                 server.terminate()
             for server in started:
                 server.wait(timeout=10)
-    steps_rate = run.rate
-    latency = sorted(t for own in step_times for t in own)
-    p50 = latency[len(latency) // 2] * 1000 if latency else 0.0
-    p99 = latency[min(len(latency) - 1, int(len(latency) * 0.99))] * 1000 if latency else 0.0
+    bad = checks.bad
+    steps_rate = run.rate()
+    p50, p99 = run.percentile("step", 50), run.percentile("step", 99)
     report.add(
         common.Figure(
             f"SQLite, {clients} concurrent sessions, {servers} server process"
@@ -218,7 +267,7 @@ def bench_ussd(
     report.add(
         common.Figure("p99 of one step", p99, "ms", target=common.Target(50, "ms", at_least=False))
     )
-    cpu_ms = server_cpu / run.operations * 1000 if run.operations else 0.0
+    cpu_ms = server_cpu / run.ops * 1000 if run.ops else 0.0
     report.add(
         common.Figure(
             "server CPU per step (all server processes)",
@@ -230,9 +279,9 @@ def bench_ussd(
     report.add(
         common.Figure(
             "client CPU per step",
-            run.cpu_us_per_operation / 1000,
+            client_cpu / run.ops * 1000 if run.ops else 0.0,
             "ms",
-            note="the bench's own client threads (same machine)",
+            note="the bench's own asyncio load generator (same machine)",
         )
     )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -242,27 +291,38 @@ def bench_ussd(
         "what one worker does on a free core."
     )
     report.notes.append(
-        "Mix per session: *111# + 1, *145*N*100# + 2, *141#, *144*N# (1.75 steps a session); "
-        "client threads and the server processes share the machine's cores."
+        "Mix per session: *111# + 1, *145*N*100# + 2, *141#, *144*N# (1.5 steps a session); "
+        "the virtual clients of one asyncio load generator (bench/http_load.py) and the server "
+        "processes share the machine's cores. Every answer is checked: 200, CON/END, one page."
     )
     report.notes.append(
-        "Where a step's CPU goes (profiled in process, 2026-11-22): about 0.7-0.8 ms is the "
-        "step itself (SQLAlchemy Core over SQLite: ~60-100 µs a query, 2-8 queries a step) and "
-        "about 0.55 ms the HTTP side (the app's middleware stack, route matching ~0.13 ms since "
-        "/ussd is the 19th of 30 top-level routes, the hop to a worker thread), plus uvicorn's "
-        "parsing. Units of work per session: *111# 1 + 1, *145 quote 1 + cancel 0, *141# 1, "
-        "*144 1 read + 1 write (it was 9 for the four sessions, now 6)."
+        "How a step runs: POST /ussd is a plain ASGI app (ussd/asgi.py) served ahead of the "
+        "router; on SQLite every step runs in the event loop, writes included "
+        "(ABONENT_USSD_INLINE_WRITES=false sends steps that may write to worker threads). "
+        "Measured A/B on 2026-11-22 at load average 4-5, six runs each: in the loop 0.58-0.73 "
+        "ms of server CPU a step, p99 32-74 ms; worker threads for writes 0.60-0.98 ms, p99 "
+        "60-119 ms (GIL hand-offs between the loop and the thread), steps/s alike within noise."
+    )
+    report.notes.append(
+        "Where a step's CPU goes (profiled in process on 2026-11-22, 1,000 subscribers): the "
+        "HTTP side in the app ≈ 0.06 ms; a first step (the caller in one query, then the "
+        "menu's reads in the same read-only unit of work, statements built once) 0.15-0.35 ms; "
+        "the tariff screen ≈ 0.4 ms (charging's subscription summary); a cancel ≈ 0.03 ms; the "
+        "*144 write ≈ 1.3 ms (replay lookup, 7 queries, 3 inserts, commit) - about half of all "
+        "step CPU. The server process also delivers the SMS each *144 queues (the frequent "
+        "jobs: three committed transactions per SMS), ≈ 0.1 ms per step on average: with the "
+        "jobs off (a diagnostic run, not this benchmark) the server took 0.55 ms a step."
     )
     report.notes.append(
         "Sessions live in each server process (180 s expiry, the caller's language and balance, "
         "final answers), so several processes need a gateway with sticky sessions: with "
-        "--servers 2 the client is that gateway (each sessionId always goes to the same "
-        "process, by a hash of the id), both processes on one SQLite file. uvicorn's own "
-        "--workers cannot route by sessionId; that would need a session table shared by the "
-        "processes (one more write per session on SQLite's single writer). Measured on "
-        "2026-11-22 at load average 7-10: --servers 2 gave 498-528 steps/s at 1.7-1.8 ms of "
-        "server CPU a step, one server 500-710 at 1.3-1.5 ms: with no free second core, a "
-        "second process only adds contention; it pays only on a machine with cores to spare."
+        "--servers N the load generator is that gateway (each virtual client, and so each of "
+        "its sessions, always talks to the same process), all processes on one SQLite file "
+        "(writers of all processes queue on one lock). uvicorn's own --workers cannot route by "
+        "sessionId; a session table shared by the processes would add a write per session on "
+        "SQLite's single writer. Measured on 2026-11-22 at load average 8-10: --servers 2 took "
+        "0.69 ms of server CPU a step, one server 0.65 ms: a second process pays when a second "
+        "core is free for it."
     )
     report.notes.append(
         "Latency of a step is one HTTP request as the client measured it (client-side queueing "

@@ -8,7 +8,7 @@ exit 2 for a usage or validation error, 1 for a refused operation or failed chec
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import exc as sa_exc
@@ -65,24 +65,42 @@ def demo() -> None:
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes sharing the port; each builds its own container.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the web server (API, agent endpoints, cabinet)."""
     import uvicorn
 
-    from abonent.web.app import create_app
-
-    application = create_app(container())
-    console.print(f"Abonent is serving at http://{host}:{port}  (health: /healthz, API: /docs)")
     # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
     # for loopback peers; the app decides that itself (``settings.trust_forwarded_for``).
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": False,
+    }
+    console.print(
+        f"Abonent is serving at http://{host}:{port}  (health: /healthz, API: /docs)"
+        + (f"  [{workers} processes]" if workers > 1 else "")
     )
+    if workers == 1:
+        from abonent.web.app import create_app
+
+        uvicorn.run(create_app(container()), **options)
+    else:
+        # Worker processes import the app by name; settings come from the environment.
+        container()  # fail here, once, on bad settings rather than in every worker
+        uvicorn.run(
+            "abonent.web.app:app_from_environment", factory=True, workers=workers, **options
+        )
 
 
 @app.command()

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # (renewals, statement e-mails), 0 for never; a TTF font of PDF statements (Cyrillic).
     usage_api_key: str = ""
     jobs_interval_seconds: int = 60
+    # How often ``serve`` delivers pending SMS (the outbox) through the SMS adapter; 0: never
+    # (then run ``abonent sms send --loop`` beside it).
+    frequent_jobs_interval_seconds: float = 2.0
     statement_font_path: str = ""  # empty: Roboto from the font-roboto package
     # Outgoing e-mail (statements); empty host: e-mails wait in the outbox.
     smtp_host: str = ""

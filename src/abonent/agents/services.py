@@ -9,6 +9,8 @@ warning and an audit row).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import queue
 import threading
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 from argon2 import PasswordHasher
@@ -43,7 +46,7 @@ from abonent.agents.domain import (
 )
 from abonent.agents.protocols import day_of
 from abonent.agents.reconciliation import ReconciliationReport, RegistryLine, compare
-from abonent.agents.repository import SqlAgentRepository
+from abonent.agents.repository import SqlAgentRepository, SubscriberStatusReader
 from abonent.core.errors import (
     AbonentError,
     AlreadyExists,
@@ -66,7 +69,7 @@ from abonent.payments.domain import (
     TopUpRequest,
 )
 from abonent.payments.services import credit_topup, payments_of
-from abonent.subscribers.domain import clean_name
+from abonent.subscribers.domain import SubscriberStatus, clean_name
 from abonent.subscribers.services import system_account
 
 log = structlog.get_logger("abonent.agents")
@@ -267,9 +270,21 @@ def check(db: Database, agent: Agent, call: AgentCall) -> Answer:
     assert call.msisdn is not None
     with db.reading() as uow:
         subscriber = uow.subscribers.by_msisdn(call.msisdn)
-    if subscriber is None:
+    return answer_check(agent, call, None if subscriber is None else subscriber.status)
+
+
+def check_with(reader: SubscriberStatusReader, agent: Agent, call: AgentCall) -> Answer:
+    """``check`` through a status reader (one SELECT, no unit of work)."""
+    assert call.msisdn is not None
+    status = reader.status(call.msisdn)
+    return answer_check(agent, call, None if status is None else SubscriberStatus(status))
+
+
+def answer_check(agent: Agent, call: AgentCall, status: SubscriberStatus | None) -> Answer:
+    """The answer to a check of a number whose subscriber has ``status`` (None: not ours)."""
+    if status is None:
         raise NotFound("no such subscriber")
-    if not subscriber.accepts_payments:
+    if status is SubscriberStatus.CLOSED:  # barred and suspended numbers accept payments
         raise SubscriberClosed("the number is closed")
     if call.amount is not None:
         agent.check_sum(call.amount)
@@ -429,6 +444,18 @@ def _cancel_answer(row: AgentPayment) -> Answer:
 # -- group commit ------------------------------------------------------------------------------
 
 
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """A pay waiting for the writer: its answer goes to a thread's future or to an event
+    loop's future (set from the loop's own thread)."""
+
+    agent: Agent
+    call: AgentCall
+    future: Future[Answer] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[Answer] | None = None
+
+
 @dataclass(eq=False)
 class PayBatcher:
     """Group commit of concurrent pays: one writer thread, one database transaction per batch.
@@ -448,9 +475,9 @@ class PayBatcher:
     idle: float = 2.0
     writers: int = 1  # writer threads (more overlap round trips on PostgreSQL)
     timeout: float = 30.0
-    _queue: queue.SimpleQueue[tuple[Agent, AgentCall, Future[Answer]]] = field(
-        default_factory=queue.SimpleQueue
-    )
+    gather: float = 0.0  # seconds a small batch waits for more pays (0: never)
+    min_batch: int = 1  # no waiting once this many pays are in hand
+    _queue: queue.SimpleQueue[_Pending] = field(default_factory=queue.SimpleQueue)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _running: int = 0
 
@@ -471,12 +498,26 @@ class PayBatcher:
         """Queue a pay; the future gets its answer or error (``IdempotencyConflict`` for a
         conflicting repeat: the caller raises ``PaymentConflict`` after ``alert_conflict``)."""
         future: Future[Answer] = Future()
-        self._queue.put((agent, call, future))
+        self._put(_Pending(agent, call, future=future))
+        return future
+
+    def submit_async(self, agent: Agent, call: AgentCall) -> asyncio.Future[Answer]:
+        """``submit`` for a caller in an event loop (call it from the loop's thread): the
+        writer hands a batch's answers to the loop in one call, not one wake-up per pay. The
+        future fails with ``StorageUnavailable`` if no answer comes within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Answer] = loop.create_future()
+        timer = loop.call_later(self.timeout, _expire, waiter)
+        waiter.add_done_callback(lambda _: timer.cancel())
+        self._put(_Pending(agent, call, loop=loop, waiter=waiter))
+        return waiter
+
+    def _put(self, pending: _Pending) -> None:
+        self._queue.put(pending)
         with self._lock:
             if self._running < self.writers:
                 self._running += 1
                 threading.Thread(target=self._run, name="agent-pay-batcher", daemon=True).start()
-        return future
 
     def _run(self) -> None:
         try:
@@ -496,18 +537,50 @@ class PayBatcher:
                         self._running -= 1
                         return
                 continue
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(batch)
+            batch = self._gather(first)
+            results = self._commit(batch)  # the batch may grow meanwhile
+            self._answer(batch, results)
 
-    def _commit(self, batch: list[tuple[Agent, AgentCall, Future[Answer]]]) -> None:
+    def _gather(self, first: _Pending) -> list[_Pending]:
+        """Every pay waiting, and those arriving within ``gather`` seconds while fewer than
+        ``min_batch`` are in hand: a batch's fixed cost (its statements, its commit) is most of
+        a small batch's, so a moment's wait makes the next pays several times cheaper."""
+        batch = [first]
+        deadline = time.monotonic() + self.gather
+        while len(batch) < self.max_batch:
+            self._drain(batch)
+            left = deadline - time.monotonic()
+            if len(batch) >= self.min_batch or left <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _drain(self, batch: list[_Pending]) -> None:
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _commit(self, batch: list[_Pending]) -> list[Answer | BaseException]:
+        """Settle ``batch`` in one transaction (a second one if the bulk part had to be undone);
+        it grows by the pays that arrive while the first waits for the database's write lock
+        (SQLite: other processes' batches)."""
         try:
             with self.db.uow() as uow:
-                results = settle_batch(uow, [(agent, call) for agent, call, _ in batch])
+                self._drain(batch)
+                calls = [(p.agent, p.call) for p in batch]
+                try:
+                    results = settle_batch(uow, calls, bulk_savepoint=False)
+                    uow.commit()
+                    return results
+                except BulkUndone:
+                    pass  # rolled back as the unit of work ends; rare (a twin elsewhere)
+            with self.db.uow() as uow:
+                results = settle_batch(uow, calls)
                 uow.commit()
         except BaseException as exc:  # storage failure (or a bug): nothing was committed
             failure = (
@@ -517,18 +590,47 @@ class PayBatcher:
             )
             if not isinstance(exc, StorageUnavailable):
                 log.exception("agent_pay_batch_failed", size=len(batch))
-            for _, _, future in batch:
-                future.set_exception(failure)
-            return
-        for (_, _, future), result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            return [failure] * len(batch)
+        return results
+
+    @staticmethod
+    def _answer(batch: list[_Pending], results: list[Answer | BaseException]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Answer], object]]] = {}
+        for pending, result in zip(batch, results, strict=True):
+            if pending.future is not None:
+                if isinstance(result, BaseException):
+                    pending.future.set_exception(result)
+                else:
+                    pending.future.set_result(result)
+            elif pending.loop is not None and pending.waiter is not None:
+                by_loop.setdefault(pending.loop, []).append((pending.waiter, result))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Answer], object]]) -> None:
+    for waiter, result in settled:
+        if waiter.done():  # timed out or cancelled meanwhile
+            continue
+        if isinstance(result, BaseException):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(cast(Answer, result))
+
+
+def _expire(waiter: asyncio.Future[Answer]) -> None:
+    if not waiter.done():
+        waiter.set_exception(StorageUnavailable("the payment was not confirmed in time; repeat it"))
+
+
+class BulkUndone(Exception):
+    """The bulk part of ``settle_batch(..., bulk_savepoint=False)`` failed: the caller must
+    roll its transaction back and settle the batch again with the savepoint."""
 
 
 def settle_batch(
-    uow: UnitOfWork, calls: Sequence[tuple[Agent, AgentCall]]
+    uow: UnitOfWork, calls: Sequence[tuple[Agent, AgentCall]], *, bulk_savepoint: bool = True
 ) -> list[Answer | BaseException]:
     """Every pay of a group commit, in the caller's unit of work; per pay its answer or error.
 
@@ -539,6 +641,8 @@ def settle_batch(
        savepoint failed (a twin committed by another process, say) — go one by one, each in
        its own savepoint with replay-then-work, exactly like ``pay``.
     A storage failure is raised: the caller rolls everything back and every pay is retried.
+    ``bulk_savepoint=False`` spares step 2 its savepoint (two statements, two round trips on
+    PostgreSQL), for a caller that can start over: a failure there raises ``BulkUndone``.
     """
     results: list[Answer | BaseException | None] = [None] * len(calls)
     keys = [(agent.id, _txn(call)) for agent, call in calls]
@@ -572,7 +676,7 @@ def settle_batch(
         agent, call = calls[fresh[0]]
         results[fresh[0]] = _pay_in_savepoint(uow, agent, call, replay_first=False)
     elif fresh:
-        credited = _credit_together(uow, [calls[i] for i in fresh])
+        credited = _credit_together(uow, [calls[i] for i in fresh], savepoint=bulk_savepoint)
         if credited is None:
             later = sorted([*fresh, *later])
         else:
@@ -585,10 +689,11 @@ def settle_batch(
 
 
 def _credit_together(
-    uow: UnitOfWork, calls: list[tuple[Agent, AgentCall]]
+    uow: UnitOfWork, calls: list[tuple[Agent, AgentCall]], *, savepoint: bool = True
 ) -> list[Answer | BaseException] | None:
-    """Credit new pays for distinct numbers in one savepoint; None if it had to be undone."""
-    savepoint = uow.connection.begin_nested()
+    """Credit new pays for distinct numbers in one savepoint; None if it had to be undone
+    (without a savepoint: ``BulkUndone``)."""
+    nested = uow.connection.begin_nested() if savepoint else None
     try:
         credited = credit_topups(uow, [_topup(agent, call) for agent, call in calls])
         rows = [
@@ -597,9 +702,12 @@ def _credit_together(
             if isinstance(payment, Payment)
         ]
         agents_of(uow).insert_payments(rows)
-        savepoint.commit()
+        if nested is not None:
+            nested.commit()
     except (sa_exc.IntegrityError, BatchNotApplicable, InsufficientFunds):
-        savepoint.rollback()
+        if nested is None:
+            raise BulkUndone("the bulk credit was refused; settle the batch again") from None
+        nested.rollback()
         return None
     except STORAGE_ERRORS:
         raise

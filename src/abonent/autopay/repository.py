@@ -13,6 +13,26 @@ from abonent.autopay.domain import Period, Rule, RuleKind, RuleStatus, TriggerSt
 from abonent.autopay.tables import autopay_rules, autopay_triggers
 from abonent.ledger.tables import accounts
 
+# Run after every ledger movement that takes money down (agents' batches included): built
+# once, so a call costs the query, not the construction and compilation of a select.
+_THRESHOLD_RULES_AT_OR_BELOW = (
+    select(
+        autopay_rules.c.id,
+        autopay_rules.c.target_account_id,
+        autopay_rules.c.armed,
+        autopay_rules.c.threshold,
+        accounts.c.balance,
+        autopay_rules.c.amount,
+    )
+    .join(accounts, accounts.c.id == autopay_rules.c.target_account_id)
+    .where(
+        autopay_rules.c.target_account_id.in_(sa.bindparam("ids", expanding=True)),
+        autopay_rules.c.kind == RuleKind.THRESHOLD.value,
+        autopay_rules.c.status == RuleStatus.ACTIVE.value,
+        accounts.c.balance <= autopay_rules.c.threshold,
+    )
+)
+
 
 class SqlAutopayRepository:
     def __init__(self, connection: sa.Connection) -> None:
@@ -86,23 +106,7 @@ class SqlAutopayRepository:
     ) -> list[tuple[int, int, bool, int, int, int]]:
         """Active threshold rules on these accounts whose balance is at or below the threshold:
         (rule id, account id, armed, threshold, balance, amount). One indexed query."""
-        rows = self.connection.execute(
-            select(
-                autopay_rules.c.id,
-                autopay_rules.c.target_account_id,
-                autopay_rules.c.armed,
-                autopay_rules.c.threshold,
-                accounts.c.balance,
-                autopay_rules.c.amount,
-            )
-            .join(accounts, accounts.c.id == autopay_rules.c.target_account_id)
-            .where(
-                autopay_rules.c.target_account_id.in_(account_ids),
-                autopay_rules.c.kind == RuleKind.THRESHOLD.value,
-                autopay_rules.c.status == RuleStatus.ACTIVE.value,
-                accounts.c.balance <= autopay_rules.c.threshold,
-            )
-        )
+        rows = self.connection.execute(_THRESHOLD_RULES_AT_OR_BELOW, {"ids": list(account_ids)})
         return [(int(r[0]), int(r[1]), bool(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
     def fire(self, rule_id: int) -> int:

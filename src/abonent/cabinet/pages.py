@@ -13,10 +13,22 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from abonent.auth import services as auth
-from abonent.auth.domain import AuthenticationFailed, CodePurpose, NotAuthenticated
+from abonent.auth.domain import AuthenticationFailed, CodePurpose
 from abonent.bootstrap import Container
 from abonent.cabinet import services
 from abonent.cabinet.domain import parse_right
+from abonent.cabinet.handlers import (
+    Posted,
+    cabinet_path,
+    form_action,
+    form_id,
+    page,
+    posted,
+    principal_of,
+    read_form,
+    signed_in_post,
+    target,
+)
 from abonent.cabinet.web import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -32,12 +44,9 @@ from abonent.web.i18n import LANGUAGES
 from abonent.web.security import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
-    CsrfRefused,
     Principal,
     auth_policy,
-    check_csrf,
     client_of,
-    current_principal,
     new_device_id,
 )
 
@@ -45,53 +54,10 @@ router = APIRouter(include_in_schema=False)
 ContainerDep = Annotated[Container, Depends(container_of)]
 
 
-def _principal(request: Request, c: Container) -> Principal | None:
-    try:
-        return current_principal(request, c)
-    except NotAuthenticated:
-        return None
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-async def _signed_in_post(request: Request, c: Container) -> Principal | Response:
-    principal = _principal(request, c)
-    if principal is None:
-        return to_login(request)
-    try:
-        await check_csrf(request, principal)
-    except CsrfRefused:
-        return render(
-            request,
-            "cabinet/error.html",
-            {"code": "csrf_failed"},
-            principal=principal,
-            status_code=403,
-        )
-    return principal
-
-
-def _id(text: str) -> int | None:
-    """A positive id from a form or query field; None for anything else (never an overflow)."""
-    return int(text) if text.isascii() and text.isdigit() and 0 < len(text) < 18 else None
-
-
-def _cabinet_path(value: str, default: str) -> str:
-    """A redirect target from a form: only a path inside the cabinet, never another site."""
-    return value if value.startswith("/cabinet") and "//" not in value else default
-
-
-def _target(request: Request, principal: Principal) -> str:
-    return request.query_params.get("n") or principal.subscriber.msisdn
-
-
 # -- sign in ------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, c: ContainerDep) -> Response:
-    return RedirectResponse("/cabinet" if _principal(request, c) else "/login", status_code=303)
+    return RedirectResponse("/cabinet" if principal_of(request, c) else "/login", status_code=303)
 
 
 def _login_page(
@@ -121,7 +87,7 @@ async def _send_code_from_form(
     request: Request, c: Container, purpose: CodePurpose, page: str
 ) -> Response:
     """A sign-in page's "send me a code" form: login CSRF, send, back to ``page``."""
-    form = await _form(request)
+    form = await read_form(request)
     if not _login_csrf_ok(request, form):
         return back(page, error="csrf_failed")
     msisdn = form.get("msisdn", "")
@@ -146,7 +112,7 @@ async def login_code(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/login")
 async def login(request: Request, c: ContainerDep) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     if not _login_csrf_ok(request, form):
         return back("/login", error="csrf_failed")
     msisdn, code, password = form.get("msisdn", ""), form.get("code", ""), form.get("password", "")
@@ -163,8 +129,8 @@ async def login(request: Request, c: ContainerDep) -> Response:
             raise AuthenticationFailed("give a code or a password")
     except AbonentError as error:
         return back("/login", error=error.code, msisdn=msisdn[:32], step="code" if code else "")
-    target = _cabinet_path(form.get("next", ""), "/cabinet")
-    response = RedirectResponse(target, status_code=303)
+    next_page = cabinet_path(form.get("next", ""), "/cabinet")
+    response = RedirectResponse(next_page, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,
@@ -204,7 +170,7 @@ async def forgot_code(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/login/forgot")
 async def forgot(request: Request, c: ContainerDep) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     if not _login_csrf_ok(request, form):
         return back("/login/forgot", error="csrf_failed")
     msisdn = form.get("msisdn", "")
@@ -224,7 +190,7 @@ async def forgot(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
+    principal = await signed_in_post(request, c)
     if isinstance(principal, Response):
         return principal
     auth.logout(c.db, request.cookies.get(SESSION_COOKIE, ""))
@@ -235,7 +201,7 @@ async def logout(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/lang")
 async def switch_language(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     lang = form.get("lang", "")
     referer = request.headers.get("referer", "")
     path = "/" + referer.split("/", 3)[3] if referer.count("/") >= 3 else "/"
@@ -250,11 +216,11 @@ async def switch_language(request: Request) -> Response:
 # -- dashboard and history ----------------------------------------------------------------
 @router.get("/cabinet", response_class=HTMLResponse)
 def dashboard(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
+    principal = principal_of(request, c)
     if principal is None:
         return to_login(request)
     try:
-        view = services.dashboard(c.db, principal.subscriber, _target(request, principal))
+        view = services.dashboard(c.db, principal.subscriber, target(request, principal))
     except AbonentError as error:
         return render(
             request,
@@ -282,19 +248,19 @@ def _history_filters(request: Request) -> dict[str, object]:
         "direction": request.query_params.get("direction") or None,
         "since": day("from"),
         "until": day("to"),
-        "before": _id(before),
+        "before": form_id(before),
     }
 
 
 @router.get("/cabinet/history", response_class=HTMLResponse)
 def history(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
+    principal = principal_of(request, c)
     if principal is None:
         return to_login(request)
-    target = _target(request, principal)
+    number = target(request, principal)
     filters = _history_filters(request)
     try:
-        lines = services.history(c.db, principal.subscriber, target, **filters)  # type: ignore[arg-type]
+        lines = services.history(c.db, principal.subscriber, number, **filters)  # type: ignore[arg-type]
     except AbonentError as error:
         return render(
             request,
@@ -308,9 +274,9 @@ def history(request: Request, c: ContainerDep) -> Response:
         "cabinet/history.html",
         {
             "lines": lines,
-            "target": target,
+            "target": number,
             "query": dict(request.query_params),
-            "receipts": services.receipt_links(c.db, principal.subscriber, target, lines),
+            "receipts": services.receipt_links(c.db, principal.subscriber, number, lines),
         },
         principal=principal,
     )
@@ -318,7 +284,7 @@ def history(request: Request, c: ContainerDep) -> Response:
 
 @router.get("/cabinet/history.csv")
 def history_csv(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
+    principal = principal_of(request, c)
     if principal is None:
         return to_login(request)
     filters = _history_filters(request)
@@ -327,7 +293,7 @@ def history_csv(request: Request, c: ContainerDep) -> Response:
         lines = services.history(
             c.db,
             principal.subscriber,
-            _target(request, principal),
+            target(request, principal),
             limit=10_000,
             **filters,  # type: ignore[arg-type]
         )
@@ -371,98 +337,86 @@ async def resume(request: Request, c: ContainerDep) -> Response:
 
 
 async def _set_suspended(request: Request, c: Container, suspended: bool) -> Response:
-    principal = await _signed_in_post(request, c)
+    principal = await signed_in_post(request, c)
     if isinstance(principal, Response):
         return principal
-    target = _target(request, principal)
+    number = target(request, principal)
     try:
-        services.set_suspended(c.db, principal.subscriber, target, suspended)
+        services.set_suspended(c.db, principal.subscriber, number, suspended)
     except AbonentError as error:
-        return back("/cabinet", error=error.code, n=target)
-    return back("/cabinet", ok="suspended" if suspended else "resumed", n=target)
+        return back("/cabinet", error=error.code, n=number)
+    return back("/cabinet", ok="suspended" if suspended else "resumed", n=number)
 
 
 # -- profile and security -----------------------------------------------------------------
 @router.get("/cabinet/profile", response_class=HTMLResponse)
 def profile(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
-    if principal is None:
-        return to_login(request)
-    return render(request, "cabinet/profile.html", {}, principal=principal)
+    return page(request, c, "cabinet/profile.html", lambda p, n: {})
 
 
 @router.post("/cabinet/profile")
 async def save_profile(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    try:
+    def save(sent: Posted) -> Response:
+        language = sent.form.get("language") or None
         services.update_profile(
-            c.db,
-            principal.subscriber,
-            email=form.get("email", ""),
-            language=form.get("language") or None,
+            c.db, sent.principal.subscriber, email=sent.field("email"), language=language
         )
-    except AbonentError as error:
-        return back("/cabinet/profile", error=error.code)
-    response = back("/cabinet/profile", ok="saved")
-    if form.get("language") in LANGUAGES:
-        response.set_cookie(
-            LANG_COOKIE, form["language"], samesite="lax", path="/", max_age=365 * 86400
-        )
-    return response
+        response = back("/cabinet/profile", ok="saved")
+        if language in LANGUAGES:
+            response.set_cookie(
+                LANG_COOKIE, language, samesite="lax", path="/", max_age=365 * 86400
+            )
+        return response
+
+    return await form_action(request, c, save, page="/cabinet/profile", ok="saved")
 
 
 @router.get("/cabinet/security", response_class=HTMLResponse)
 def security(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
-    if principal is None:
-        return to_login(request)
-    sessions = auth.active_sessions(c.db, principal.session, auth_policy(c.settings))
-    return render(request, "cabinet/security.html", {"sessions": sessions}, principal=principal)
+    return page(
+        request,
+        c,
+        "cabinet/security.html",
+        lambda p, n: {"sessions": auth.active_sessions(c.db, p.session, auth_policy(c.settings))},
+    )
 
 
 @router.post("/cabinet/security/password")
 async def change_password(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    try:
+    def change(sent: Posted) -> None:
         auth.change_password(
             c.db,
-            principal.session,
-            form.get("new_password", ""),
+            sent.principal.session,
+            sent.form.get("new_password", ""),
             auth_policy(c.settings),
-            current_password=form.get("current_password") or None,
+            current_password=sent.form.get("current_password") or None,
         )
-    except AbonentError as error:
-        return back("/cabinet/security", error=error.code)
-    return back("/cabinet/security", ok="password_changed")
+
+    return await form_action(request, c, change, page="/cabinet/security", ok="password_changed")
 
 
 @router.post("/cabinet/security/end-others")
 async def end_others(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    auth.end_other_sessions(c.db, principal.session)
-    return back("/cabinet/security", ok="sessions_ended")
+    return await form_action(
+        request,
+        c,
+        lambda sent: auth.end_other_sessions(c.db, sent.principal.session),
+        page="/cabinet/security",
+        ok="sessions_ended",
+    )
 
 
 @router.post("/cabinet/security/step-up-code")
 async def step_up_code(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    back_to = _cabinet_path(form.get("back", ""), "/cabinet/security")
+    sent = await posted(request, c)
+    if isinstance(sent, Response):
+        return sent
+    back_to = cabinet_path(sent.field("back"), "/cabinet/security")
     try:
         auth.send_code(
             c.db,
             c.settings.secret_key,
-            principal.subscriber.msisdn,
+            sent.principal.subscriber.msisdn,
             CodePurpose.STEP_UP,
             client_of(request, c.settings),
             auth_policy(c.settings),
@@ -474,17 +428,16 @@ async def step_up_code(request: Request, c: ContainerDep) -> Response:
 
 @router.post("/cabinet/security/step-up")
 async def step_up(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    back_to = _cabinet_path(form.get("back", ""), "/cabinet/security")
+    sent = await posted(request, c)
+    if isinstance(sent, Response):
+        return sent
+    back_to = cabinet_path(sent.field("back"), "/cabinet/security")
     try:
         auth.step_up(
             c.db,
             c.settings.secret_key,
-            principal.session,
-            form.get("code", ""),
+            sent.principal.session,
+            sent.field("code"),
             auth_policy(c.settings),
         )
     except AbonentError as error:
@@ -495,132 +448,109 @@ async def step_up(request: Request, c: ContainerDep) -> Response:
 # -- family numbers and delegates ---------------------------------------------------------
 @router.get("/cabinet/family", response_class=HTMLResponse)
 def family(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
-    if principal is None:
-        return to_login(request)
-    mine, others = services.grants_view(c.db, principal.subscriber)
-    now = c.clock.now()
-    return render(
-        request,
-        "cabinet/family.html",
-        {
+    def load(principal: Principal, n: str) -> dict[str, object]:
+        mine, others = services.grants_view(c.db, principal.subscriber)
+        return {
             "held": mine,
             "given": others,
             "attach_msisdn": request.query_params.get("attach", ""),
-            "stepped_up": principal.session.stepped_up(now, auth_policy(c.settings)),
+            "stepped_up": principal.session.stepped_up(c.clock.now(), auth_policy(c.settings)),
             "step_up": request.query_params.get("step_up", ""),
-        },
-        principal=principal,
-    )
+        }
+
+    return page(request, c, "cabinet/family.html", load)
 
 
 @router.post("/cabinet/family/attach-code")
 async def attach_code(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    msisdn = form.get("msisdn", "")
-    try:
+    def send(sent: Posted) -> Response:
         services.start_attach(
             c.db,
             c.settings.secret_key,
-            principal.subscriber,
-            msisdn,
+            sent.principal.subscriber,
+            sent.field("msisdn"),
             client_of(request, c.settings),
             auth_policy(c.settings),
         )
-    except AbonentError as error:
-        return back("/cabinet/family", error=error.code)
-    return back("/cabinet/family", ok="code_sent", attach=msisdn[:32])
+        return back("/cabinet/family", ok="code_sent", attach=sent.field("msisdn", 32))
+
+    return await form_action(request, c, send, page="/cabinet/family", ok="code_sent")
 
 
 @router.post("/cabinet/family/attach")
 async def attach(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    msisdn = form.get("msisdn", "")
-    try:
+    def confirm(sent: Posted) -> None:
         services.confirm_attach(
             c.db,
             c.settings.secret_key,
-            principal.subscriber,
-            msisdn,
-            form.get("code", ""),
+            sent.principal.subscriber,
+            sent.field("msisdn"),
+            sent.field("code"),
             auth_policy(c.settings),
         )
-    except AbonentError as error:
-        return back("/cabinet/family", error=error.code, attach=msisdn[:32])
-    return back("/cabinet/family", ok="attached")
+
+    return await form_action(
+        request, c, confirm, page="/cabinet/family", ok="attached", keep={"attach": "msisdn"}
+    )
 
 
 @router.post("/cabinet/family/delegate")
 async def delegate(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    try:
+    def give(sent: Posted) -> None:
         services.delegate(
             c.db,
-            principal.subscriber,
-            principal.session,
-            form.get("msisdn", ""),
-            parse_right(form.get("right", "")),
+            sent.principal.subscriber,
+            sent.principal.session,
+            sent.field("msisdn"),
+            parse_right(sent.field("right")),
             auth_policy(c.settings),
         )
-    except AbonentError as error:
-        return back("/cabinet/family", error=error.code)
-    return back("/cabinet/family", ok="delegated")
+
+    return await form_action(request, c, give, page="/cabinet/family", ok="delegated")
 
 
 @router.post("/cabinet/family/revoke")
 async def revoke(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    grant_id = form.get("grant_id", "")
-    try:
-        services.revoke(
-            c.db,
-            principal.subscriber,
-            _id(grant_id) or 0,
-        )
-    except AbonentError as error:
-        return back("/cabinet/family", error=error.code)
-    return back("/cabinet/family", ok="revoked")
+    return await form_action(
+        request,
+        c,
+        lambda sent: services.revoke(
+            c.db, sent.principal.subscriber, form_id(sent.field("grant_id")) or 0
+        ),
+        page="/cabinet/family",
+        ok="revoked",
+    )
 
 
 # -- support and notifications ------------------------------------------------------------
 @router.get("/cabinet/support", response_class=HTMLResponse)
 def support(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
-    if principal is None:
-        return to_login(request)
-    thread = services.support_thread(c.db, principal.subscriber)
-    return render(request, "cabinet/support.html", {"thread": thread}, principal=principal)
+    return page(
+        request,
+        c,
+        "cabinet/support.html",
+        lambda p, n: {"thread": services.support_thread(c.db, p.subscriber)},
+    )
 
 
 @router.post("/cabinet/support")
 async def support_post(request: Request, c: ContainerDep) -> Response:
-    principal = await _signed_in_post(request, c)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    try:
-        services.post_support_message(c.db, principal.subscriber, form.get("text", ""))
-    except AbonentError as error:
-        return back("/cabinet/support", error=error.code)
-    return back("/cabinet/support", ok="sent")
+    return await form_action(
+        request,
+        c,
+        lambda sent: services.post_support_message(
+            c.db, sent.principal.subscriber, sent.form.get("text", "")
+        ),
+        page="/cabinet/support",
+        ok="sent",
+    )
 
 
 @router.get("/cabinet/notifications", response_class=HTMLResponse)
 def notifications(request: Request, c: ContainerDep) -> Response:
-    principal = _principal(request, c)
-    if principal is None:
-        return to_login(request)
-    items = services.notifications(c.db, principal.subscriber)
-    return render(request, "cabinet/notifications.html", {"items": items}, principal=principal)
+    return page(
+        request,
+        c,
+        "cabinet/notifications.html",
+        lambda p, n: {"items": services.notifications(c.db, p.subscriber)},
+    )

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from abonent.catalog.domain import EMPTY_CATALOGUE, Catalogue, Charges, Product
 from abonent.catalog.tables import catalog_products, catalog_versions
+
+# Which version is current, and when it was stored: the key of the cached parsed catalogue.
+_CURRENT_KEY = select(
+    catalog_versions.c.version, catalog_versions.c.checksum, catalog_versions.c.loaded_at
+).where(catalog_versions.c.is_current.is_(True))
+_CACHE: weakref.WeakKeyDictionary[Engine, tuple[tuple[object, ...], Catalogue]] = (
+    weakref.WeakKeyDictionary()
+)
+_CACHE_LOCK = threading.Lock()
 
 
 class SqlCatalogRepository:
@@ -23,7 +35,27 @@ class SqlCatalogRepository:
         return dict(row._mapping) if row else None
 
     def current(self) -> Catalogue:
-        """The catalogue in force, with products dropped by later versions marked inactive."""
+        """The catalogue in force, with products dropped by later versions marked inactive.
+
+        Read on every tariff screen, so the parsed catalogue is kept per engine and reused
+        while the same version row is current: products change only when a new version is
+        saved (``save``), and every call still reads which version that is."""
+        key_row = self.connection.execute(_CURRENT_KEY).first()
+        if key_row is None:
+            return EMPTY_CATALOGUE
+        key = tuple(key_row)
+        engine = self.connection.engine
+        with _CACHE_LOCK:
+            cached = _CACHE.get(engine)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        catalogue = self._read_current()
+        if catalogue is not EMPTY_CATALOGUE:
+            with _CACHE_LOCK:
+                _CACHE[engine] = (key, catalogue)
+        return catalogue
+
+    def _read_current(self) -> Catalogue:
         row = self.connection.execute(
             select(catalog_versions).where(catalog_versions.c.is_current.is_(True))
         ).first()

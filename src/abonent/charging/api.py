@@ -190,8 +190,12 @@ def install(app: FastAPI) -> None:
     container: Container = app.state.container
     settings = container.settings
     # Tests drive jobs by hand (``run_due``) so a background tick never races a test's data.
-    interval = 0 if settings.mode == "test" else settings.jobs_interval_seconds
-    scheduler = Scheduler(container, interval)
+    testing = settings.mode == "test"
+    scheduler = Scheduler(
+        container,
+        0 if testing else settings.jobs_interval_seconds,
+        0 if testing else settings.frequent_jobs_interval_seconds,
+    )
     app.state.job_scheduler = scheduler
     inner = app.router.lifespan_context
 

@@ -23,7 +23,10 @@ from abonent.core.errors import NotFound, ValidationError
 from abonent.core.money import format_tenge
 
 usage_app = typer.Typer(help="Network usage records: import and rate.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Scheduled work (renewals, e-mails).", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Scheduled work (renewals, trust credit deadlines, overdue bills, e-mails).",
+    no_args_is_help=True,
+)
 IMPORT_CHUNK = 5000
 SHOWN_PROBLEMS = 200
 
@@ -46,7 +49,8 @@ def run_due_command(
         str | None, typer.Option("--now", help="Act as of this ISO-8601 moment (catch up, replay)")
     ] = None,
 ) -> None:
-    """Run every due job once (tariff renewals, statement e-mails); safe to repeat."""
+    """Run every due job once (renewals, credit deadlines, overdue bills, e-mails, auto top-up);
+    safe to repeat."""
     for line in run_due(container(), _parse_now(now)):
         console.print(line)
 

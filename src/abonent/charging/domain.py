@@ -73,24 +73,30 @@ class UsageRecord:
     volume_bytes: int = 0
 
 
+_KINDS = {kind.value: kind for kind in UsageKind}
+
+
+def _check_count(name: str, value: object, upper: int) -> None:
+    """A whole number (not a bool, which is an int too) from 0 to ``upper``."""
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValidationError(f"{name}: a whole number from 0 to {upper}")
+    if not 0 <= value <= upper:
+        raise ValidationError(f"{name}: a whole number from 0 to {upper}")
+
+
 def check_record(record: UsageRecord) -> UsageKind:
     """The record's kind if its fields make sense; ``ValidationError`` naming the field if not."""
     if not isinstance(record.record_id, str) or not (
         0 < len(record.record_id) <= MAX_RECORD_ID and record.record_id.isprintable()
     ):
         raise ValidationError(f"record_id: 1-{MAX_RECORD_ID} printable characters")
-    try:
-        kind = UsageKind(record.kind)
-    except ValueError:
-        raise ValidationError("kind: must be call, sms, data or collect_call") from None
+    kind = _KINDS.get(record.kind) if isinstance(record.kind, str) else None
+    if kind is None:
+        raise ValidationError("kind: must be call, sms, data or collect_call")
     if not isinstance(record.started_at, datetime) or record.started_at.tzinfo is None:
         raise ValidationError("started_at: a moment with a time zone is required")
-    for name, value, upper in (
-        ("duration_seconds", record.duration_seconds, MAX_CALL_SECONDS),
-        ("volume_bytes", record.volume_bytes, MAX_VOLUME_BYTES),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
-            raise ValidationError(f"{name}: a whole number from 0 to {upper}")
+    _check_count("duration_seconds", record.duration_seconds, MAX_CALL_SECONDS)
+    _check_count("volume_bytes", record.volume_bytes, MAX_VOLUME_BYTES)
     if kind is not UsageKind.DATA and not (
         isinstance(record.callee, str) and _E164.fullmatch(record.callee)
     ):
@@ -149,6 +155,8 @@ class BundleState:
         return b.data_mb * 1024
 
     def left(self, counter: Counter) -> int:
+        if not self.granted:
+            return 0
         return max(0, self.capacity(counter) - self.used.get(counter, 0))
 
 
@@ -181,7 +189,9 @@ def _take(
         return 0, ()
     takes: list[tuple[int, Counter, int]] = []
     remaining = units
-    for state in sorted(bundles, key=lambda s: (s.expires_at, s.subscription_id)):
+    if len(bundles) > 1:  # the one expiring first is used first
+        bundles = sorted(bundles, key=lambda s: (s.expires_at, s.subscription_id))
+    for state in bundles:
         left = state.left(counter)
         if left <= 0:
             continue
@@ -217,10 +227,12 @@ def rate_record(
         return Rated(kind, direction, kb, from_bundle, amount, takes)
     seconds = billable_seconds(record.duration_seconds, tariff.rounding)
     from_bundle, takes = _take(seconds, _counter_for(kind, direction), bundles)
-    rate = {
-        Direction.ONNET: rates.onnet_minute,
-        Direction.OFFNET: rates.offnet_minute,
-    }.get(direction, rates.international_minute)
+    if direction is Direction.ONNET:
+        rate = rates.onnet_minute
+    elif direction is Direction.OFFNET:
+        rate = rates.offnet_minute
+    else:
+        rate = rates.international_minute
     amount = price_seconds(seconds - from_bundle, rate)
     return Rated(kind, direction, seconds, from_bundle, amount, takes)
 

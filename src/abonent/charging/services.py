@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from abonent.charging.domain import (
     Counter,
     Direction,
     Refusal,
+    RenewalPlan,
     Subscription,
     SubscriptionState,
     UsageKind,
@@ -41,7 +43,8 @@ from abonent.charging.domain import (
     plan_tariff_change,
     rate_record,
 )
-from abonent.charging.repository import NumberInfo, SqlChargingRepository
+from abonent.charging.repository import DueRow, SqlChargingRepository, UsageRow
+from abonent.charging.tables import subscriptions
 from abonent.core.errors import (
     AlreadyExists,
     Conflict,
@@ -56,6 +59,7 @@ from abonent.db.uow import Database, UnitOfWork
 from abonent.ledger import services as ledger
 from abonent.ledger.domain import AccountKind, Posting, TransactionRequest, transfer_request
 from abonent.outbox.repository import enqueue_sms
+from abonent.outbox.tables import outbox
 from abonent.payments import hooks as payment_hooks
 from abonent.subscribers import services as subscribers
 from abonent.subscribers.domain import Subscriber, SubscriberStatus
@@ -64,8 +68,11 @@ SOURCE = "charging"
 SMS_SENDER = "Abonent"
 RENEWAL_CHUNK = 5000
 RATING_CHUNK = 5000
+RATING_LANES = 2  # PostgreSQL: chunks of disjoint payers rated at the same time
 _KZ_E164 = re.compile(r"\+7[0-9]{10}")
 _CLOSED = SubscriberStatus.CLOSED.value
+_ACTIVE = SubscriberStatus.ACTIVE.value
+_ACTIVE_STATE = SubscriptionState.ACTIVE.value
 _SUSPENDED = SubscriberStatus.SUSPENDED.value
 _JOB_LOCK = 0x41424F4E  # "ABON": the advisory lock of the renewal job on PostgreSQL
 
@@ -596,47 +603,84 @@ def run_renewals(
 
     Each chunk charges its fees with ``record_batch`` and moves the periods on in the same
     transaction; a crash loses at most the chunk in progress, and a re-run (or a concurrent
-    runner) charges nothing twice. Missed periods are caught up one by one.
+    runner) charges nothing twice. Missed periods are caught up one by one: a pass renews
+    every subscription due when it starts, by one period; another pass follows while some
+    are still due.
     """
     report = RenewalReport()
     with db.reading() as uow:
         catalogue = catalog_of(uow).current()
     while True:
-        after_id = 0
+        with db.reading() as uow:
+            due = charging_of(uow).due_ids(now)
         renewed_before = report.renewed + report.lapsed
         still_due = False
-        conflicts = 0
-        while True:
-            try:
-                last_id, due_again = _renew_chunk(
-                    db, catalogue, now, after_id, chunk_size, report, after_chunk, notify
+        for start in range(0, len(due), chunk_size):
+            still_due = (
+                _renew_ids(
+                    db, catalogue, now, due[start : start + chunk_size], report, after_chunk, notify
                 )
-            except sa_exc.IntegrityError as exc:
-                # Someone renewed some of these rows first (an operator's replay on another
-                # machine): the chunk rolled back, read it again; give up if it keeps happening.
-                conflicts += 1
-                if conflicts > 3:
-                    raise Conflict("renewals keep conflicting with another runner") from exc
-                continue
-            conflicts = 0
-            if last_id is None:
-                break
-            still_due = still_due or due_again
-            after_id = last_id
+                or still_due
+            )
         if not still_due or report.renewed + report.lapsed == renewed_before:
             return report
+
+
+def _renew_ids(
+    db: Database,
+    catalogue: Catalogue,
+    now: datetime,
+    ids: Sequence[int],
+    report: RenewalReport,
+    after_chunk: ChunkHook | None,
+    notify: bool,
+) -> bool:
+    conflicts = 0
+    while True:
+        try:
+            return _renew_chunk(db, catalogue, now, ids, report, after_chunk, notify)
+        except sa_exc.IntegrityError as exc:
+            # Someone renewed some of these rows first (an operator's replay on another
+            # machine): the chunk rolled back, read it again; give up if it keeps happening.
+            conflicts += 1
+            if conflicts > 3:
+                raise Conflict("renewals keep conflicting with another runner") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Renewal:
+    """How every due row of one product, period end, anchor and state renews (shared by
+    thousands of rows at a period boundary, so worked out once per chunk)."""
+
+    product: Product
+    plan: RenewalPlan
+    kind: str  # the ledger transaction's kind
+    key_suffix: str  # ":{period start}" of the ledger key
+    reference: str
+
+
+def _renewal(product: Product, row: DueRow, suspended: bool) -> _Renewal:
+    plan = plan_renewal(product, row.period_end, row.anchor_day, suspended=suspended)
+    return _Renewal(
+        product,
+        plan,
+        f"renewal.{row.kind}",
+        f":{_key_time(plan.start)}",
+        f"{product.code} {plan.start:%Y-%m-%d}",
+    )
 
 
 def _renew_chunk(
     db: Database,
     catalogue: Catalogue,
     now: datetime,
-    after_id: int,
-    chunk_size: int,
+    ids: Sequence[int],
     report: RenewalReport,
     after_chunk: ChunkHook | None,
     notify: bool,
-) -> tuple[int | None, bool]:
+) -> bool:
+    """Renew those of ``ids`` still due in one unit of work; True if some stay due (a missed
+    period behind them)."""
     with db.uow() as uow:
         if uow.connection.dialect.name == "postgresql":
             # One renewal chunk at a time across runners (SQLite serialises writers anyway).
@@ -644,74 +688,52 @@ def _renew_chunk(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _JOB_LOCK}
             )
         repo = charging_of(uow)
-        due = repo.due(now, after_id=after_id, limit=chunk_size)
+        due = repo.due_rows(ids, now)
         if not due:
-            return None, False
+            return False
         revenue = revenue_account(uow)
-        plans = {}
+        how_of: dict[tuple[object, ...], _Renewal | None] = {}  # None: the product is gone
+        chosen: list[tuple[DueRow, _Renewal]] = []
         # The tariff is paid before options when the balance cannot cover both.
         tariff_requests: list[TransactionRequest] = []
         option_requests: list[TransactionRequest] = []
         ended: list[int] = []
-        stamps: dict[datetime, tuple[str, str]] = {}  # a boundary is shared by many rows
-        for item in due:
-            sub = item.subscription
-            product = catalogue.product(sub.product_code)
-            if item.status == _CLOSED or product is None:
-                ended.append(sub.id)
+        for row in due:
+            suspended = row.status == _SUSPENDED
+            key = (row.product_code, row.period_end_raw, row.anchor_day, suspended, row.kind)
+            if key in how_of:
+                how = how_of[key]
+            else:
+                product = catalogue.product(row.product_code)
+                how = how_of[key] = None if product is None else _renewal(product, row, suspended)
+            if how is None or row.status == _CLOSED:
+                ended.append(row.id)
                 continue
-            plan = plan_renewal(
-                product, sub.period_end, sub.anchor_day, suspended=item.status == _SUSPENDED
-            )
-            plans[sub.id] = (item, product, plan)
-            if plan.amount > 0:
-                stamp = stamps.get(plan.start)
-                if stamp is None:
-                    stamp = stamps[plan.start] = (_key_time(plan.start), f"{plan.start:%Y-%m-%d}")
-                (tariff_requests if sub.is_tariff else option_requests).append(
+            chosen.append((row, how))
+            if how.plan.amount > 0:
+                (tariff_requests if row.is_tariff else option_requests).append(
                     transfer_request(
-                        kind=f"renewal.{sub.kind}",
+                        kind=how.kind,
                         source=SOURCE,
-                        idempotency_key=f"renewal:{sub.id}:{stamp[0]}",
-                        debit_account_id=item.account_id,
+                        idempotency_key=f"renewal:{row.id}{how.key_suffix}",
+                        debit_account_id=row.account_id,
                         credit_account_id=revenue,
-                        amount=plan.amount,
-                        reference=f"{product.code} {stamp[1]}",
+                        amount=how.plan.amount,
+                        reference=how.reference,
                     )
                 )
-        requests = tariff_requests + option_requests
         refused: set[int] = set()
-        for outcome in ledger.record_batch(uow, requests):
+        for outcome in ledger.record_batch(uow, tariff_requests + option_requests):
             if outcome.error is not None:
                 if not isinstance(outcome.error, InsufficientFunds):
                     raise outcome.error
                 refused.add(int(outcome.request.idempotency_key.split(":")[1]))
             elif outcome.posted:
                 report.charged += outcome.request.postings[1].amount
-        params = []
-        due_again = False
-        for sid, (item, product, plan) in plans.items():
-            if sid in refused:
-                report.lapsed += 1
-                params.append(_renew_params(item.subscription, "lapsed", plan.start, plan.start, 0))
-                if notify and item.subscription.is_tariff:
-                    enqueue_sms(
-                        uow.outbox,
-                        to=item.msisdn,
-                        sender=SMS_SENDER,
-                        text=_LAPSED_SMS.get(item.language, _LAPSED_SMS["ru"]).format(
-                            name=product.name(item.language), amount=format_tenge(plan.amount)
-                        ),
-                        now=uow.clock.now(),
-                    )
-            else:
-                report.renewed += 1
-                new_state = "active" if plan.grants_bundles else "held"
-                params.append(
-                    _renew_params(item.subscription, new_state, plan.start, plan.end, plan.amount)
-                )
-                due_again = due_again or plan.end <= now
-        repo.renew_many(params)
+        due_again = _move_periods(uow, repo, chosen, refused, notify, now)
+        lapsed = sum(1 for row, _ in chosen if row.id in refused)
+        report.renewed += len(chosen) - lapsed
+        report.lapsed += lapsed
         for sid in ended:
             repo.delete(sid)
         report.ended += len(ended)
@@ -723,17 +745,76 @@ def _renew_chunk(
             subject="job:renewals",
             details={
                 "due_at": now.isoformat(),
-                "renewed": len(plans) - len(refused),
-                "lapsed": len(refused),
+                "renewed": len(chosen) - lapsed,
+                "lapsed": lapsed,
                 "ended": len(ended),
-                "first_id": due[0].subscription.id,
-                "last_id": due[-1].subscription.id,
+                "first_id": due[0].id,
+                "last_id": due[-1].id,
             },
         )
         if after_chunk is not None:
             after_chunk(uow, report.chunks)
         uow.commit()
-    return due[-1].subscription.id, due_again
+    return due_again
+
+
+# (stored period end, new state, new start, new end, fee paid, anchor day)
+_Move = tuple[object, str, datetime, datetime, Tiyn, int | None]
+
+
+def _move_periods(
+    uow: UnitOfWork,
+    repo: SqlChargingRepository,
+    chosen: list[tuple[DueRow, _Renewal]],
+    refused: set[int],
+    notify: bool,
+    now: datetime,
+) -> bool:
+    """Move the chunk's periods on, one statement per group of rows that move alike (a
+    boundary shared by many rows); queue a lapse SMS for each refused tariff. True if a
+    renewed period is still over by ``now``."""
+    groups: dict[_Move, list[int]] = defaultdict(list)
+    due_again = False
+    sms: list[dict[str, object]] = []
+    for row, how in chosen:
+        plan = how.plan
+        if row.id in refused:
+            groups[
+                (row.period_end_raw, "lapsed", plan.start, plan.start, 0, row.anchor_day)
+            ].append(row.id)
+            if notify and row.is_tariff:
+                text = _LAPSED_SMS.get(row.language, _LAPSED_SMS["ru"]).format(
+                    name=how.product.name(row.language), amount=format_tenge(plan.amount)
+                )
+                sms.append(_sms_row(row.msisdn, text, uow.clock.now()))
+            continue
+        state = "active" if plan.grants_bundles else "held"
+        groups[
+            (row.period_end_raw, state, plan.start, plan.end, plan.amount, row.anchor_day)
+        ].append(row.id)
+        due_again = due_again or plan.end <= now
+    for (old_end, state, start, end, paid, anchor), ids in groups.items():
+        repo.renew_ids(
+            ids, old_end=old_end, state=state, start=start, end=end, paid=paid, anchor=anchor
+        )
+    if sms:
+        # One multi-row insert of the rows ``enqueue_sms`` would write one by one (a statement
+        # apiece was a tenth of a PostgreSQL renewal run), as payments' batch path does.
+        uow.connection.execute(outbox.insert(), sms)
+    return due_again
+
+
+def _sms_row(to: str, text: str, now: datetime) -> dict[str, object]:
+    """An outbox row exactly as ``outbox.repository.enqueue_sms`` writes it."""
+    return {
+        "created_at": now,
+        "topic": "sms",
+        "recipient": to,
+        "payload": {"to": to, "sender": SMS_SENDER, "text": text},
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
 
 
 def _renew_params(
@@ -825,7 +906,28 @@ def _retry_after_topup(uow: UnitOfWork, credited: payment_hooks.CreditedTopUp) -
     retry_lapsed(uow, credited.subscriber)
 
 
-payment_hooks.register_after_credit(_retry_after_topup)
+# The batch hook's one question: which of these numbers have a subscription waiting for money.
+_WAITING_AMONG = (
+    sa.select(subscriptions.c.subscriber_id)
+    .where(
+        subscriptions.c.subscriber_id.in_(sa.bindparam("ids", expanding=True)),
+        subscriptions.c.state.in_([SubscriptionState.LAPSED.value, SubscriptionState.HELD.value]),
+    )
+    .distinct()
+)
+
+
+def _retry_after_topups(uow: UnitOfWork, credited: Sequence[payment_hooks.CreditedTopUp]) -> None:
+    """Batch form: one query finds the numbers with a lapsed or held subscription (few); only
+    they go through ``retry_lapsed``, which decides exactly as for one top-up."""
+    ids = sorted({c.subscriber.id for c in credited})
+    waiting = {int(i) for i in uow.connection.execute(_WAITING_AMONG, {"ids": ids}).scalars()}
+    for one in credited:
+        if one.subscriber.id in waiting:
+            retry_lapsed(uow, one.subscriber)
+
+
+payment_hooks.register_after_credit_batch(_retry_after_topups, single=_retry_after_topup)
 
 
 # -- rating ----------------------------------------------------------------------------------
@@ -874,57 +976,107 @@ def _normalise(number: str) -> str:
     return parse_msisdn(number)
 
 
-@dataclass
-class _NumberPlan:
-    home_brands: frozenset[str]
-    prefixes: dict[str, str]
-    known: dict[str, NumberInfo]
-
-    def direction(self, callee: str) -> Direction:
-        try:
-            msisdn = _normalise(callee)
-        except InvalidMsisdn:
-            return Direction.OFFNET if callee.startswith("+7") else Direction.INTERNATIONAL
-        info = self.known.get(msisdn)
-        brand = info.brand if info else self.prefixes.get(national10(msisdn)[:3])
-        return Direction.ONNET if brand in self.home_brands else Direction.OFFNET
-
-
-def _number_plan(uow: UnitOfWork, numbers: Iterable[str]) -> _NumberPlan:
-    home = frozenset(b.code for b in uow.subscribers.all_brands() if b.home)
-    return _NumberPlan(home, uow.subscribers.prefixes(), charging_of(uow).numbers(numbers))
-
-
 def rate_usage(
     db: Database, records: Sequence[UsageRecord], *, chunk_size: int = RATING_CHUNK
 ) -> RatingReport:
     """Rate and charge usage records; one outcome per record, in order.
 
     A record is rated (charged from bundles first, then the balance), a ``duplicate`` (its id
-    was rated before: ignored), or ``refused`` with a reason (bad fields, unknown number, no
-    tariff, suspended/barred/closed, insufficient funds) and never charged.
+    was rated before, or came earlier in this call: ignored), or ``refused`` with a reason
+    (bad fields, unknown number, no tariff, suspended/barred/closed, insufficient funds) and
+    never charged. Units of work of ``chunk_size`` records; see ``_lanes`` for PostgreSQL.
     """
     with db.reading() as uow:
         catalogue = catalog_of(uow).current()
-    outcomes: list[RecordOutcome] = []
-    for start in range(0, len(records), chunk_size):
-        chunk = records[start : start + chunk_size]
-        for attempt in range(3):
-            try:
-                outcomes += _rate_chunk(db, catalogue, chunk)
-                break
-            except sa_exc.IntegrityError:
-                # A concurrent request rated some of these ids first; they are duplicates now.
-                if attempt == 2:
-                    raise Conflict("usage records keep conflicting; send them again") from None
-    return RatingReport(outcomes)
-
-
-def _rate_chunk(
-    db: Database, catalogue: Catalogue, records: Sequence[UsageRecord]
-) -> list[RecordOutcome]:
+        numbering = _numbering(uow)
     results: list[RecordOutcome | None] = [None] * len(records)
-    valid: list[tuple[int, UsageRecord, UsageKind, str]] = []
+    valid = _check_records(records, results)
+    lanes = _lanes(db, valid, chunk_size)
+
+    def rate_lane(lane: list[_Valid]) -> None:
+        for start in range(0, len(lane), chunk_size):
+            _rate_chunk_once(db, catalogue, numbering, lane[start : start + chunk_size], results)
+
+    if len(lanes) == 1:
+        rate_lane(lanes[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="rating") as pool:
+            for done in [pool.submit(rate_lane, lane) for lane in lanes]:
+                done.result()
+    return RatingReport([r for r in results if r is not None])
+
+
+def _lanes(db: Database, valid: list[_Valid], chunk_size: int) -> list[list[_Valid]]:
+    """How the records are split for rating: one lane in order, or on PostgreSQL with more
+    than a chunk of records, ``RATING_LANES`` lanes rated at the same time, each on its own
+    connection, one unit of work per chunk.
+
+    A lane holds every record of its payers (by the payer number's last digit), in the
+    given order. Payers never share anything a rating decision reads (balance, bundles,
+    tariff), so each record's outcome is the one rating them one by one would give; lanes
+    only meet at the revenue account, which has no floor. While one lane waits for the
+    server (writes, commit), the other rates in Python: the two cores both work.
+    """
+    if len(valid) <= chunk_size or db.engine.dialect.name != "postgresql":
+        return [valid]
+    lanes: list[list[_Valid]] = [[] for _ in range(RATING_LANES)]
+    for item in valid:
+        lanes[int(item[3][-1]) % RATING_LANES].append(item)
+    return [lane for lane in lanes if lane]
+
+
+def _rate_chunk_once(
+    db: Database,
+    catalogue: Catalogue,
+    numbering: _Numbering,
+    chunk: list[_Valid],
+    results: list[RecordOutcome | None],
+) -> None:
+    for attempt in range(3):
+        try:
+            _rate_chunk(db, catalogue, numbering, chunk, results)
+            return
+        except sa_exc.IntegrityError:
+            # A concurrent request rated some of these ids first; they are duplicates now.
+            if attempt == 2:
+                raise Conflict("usage records keep conflicting; send them again") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Numbering:
+    """The operator's own brands and the prefix → brand table (read once per call)."""
+
+    home_brands: frozenset[str]
+    prefixes: dict[str, str]
+
+    def direction(self, callee: str, brands: dict[str, str]) -> Direction:
+        """On-net when the callee's brand (from ``brands`` — the subscriber register — else
+        the prefix table) is one of the operator's own."""
+        if _KZ_E164.fullmatch(callee):
+            msisdn = callee
+        else:
+            try:
+                msisdn = _normalise(callee)
+            except InvalidMsisdn:
+                return Direction.OFFNET if callee.startswith("+7") else Direction.INTERNATIONAL
+        brand = brands.get(msisdn) or self.prefixes.get(national10(msisdn)[:3])
+        return Direction.ONNET if brand in self.home_brands else Direction.OFFNET
+
+
+def _numbering(uow: UnitOfWork) -> _Numbering:
+    home = frozenset(b.code for b in uow.subscribers.all_brands() if b.home)
+    return _Numbering(home, uow.subscribers.prefixes())
+
+
+# A record that passed the field checks: (position in the chunk, record, kind, payer's number)
+_Valid = tuple[int, UsageRecord, UsageKind, str]
+
+
+def _check_records(
+    records: Sequence[UsageRecord], results: list[RecordOutcome | None]
+) -> list[_Valid]:
+    """Field checks and repeats inside the chunk; fills ``results`` for the records refused."""
+    valid: list[_Valid] = []
     seen: set[str] = set()
     for index, record in enumerate(records):
         try:
@@ -943,75 +1095,124 @@ def _rate_chunk(
             continue
         seen.add(record.record_id)
         valid.append((index, record, kind, payer))
+    return valid
+
+
+class _Payers:
+    """The chunk's payers: their subscribers, balances, tariffs and bundles, as read (and on
+    PostgreSQL locked) in the chunk's unit of work, with the bundles' running usage."""
+
+    def __init__(
+        self,
+        repo: SqlChargingRepository,
+        catalogue: Catalogue,
+        numbers: set[str],
+    ) -> None:
+        # Lock order everywhere: subscriber row, then accounts, then subscriptions.
+        self.rows = repo.payers(numbers)
+        self.available: dict[int, Tiyn | None] = {
+            p.account_id: None if p.floor is None else p.balance - p.floor
+            for p in self.rows.values()
+        }
+        active = [p.subscriber_id for p in self.rows.values() if p.status == _ACTIVE]
+        default = catalogue.product(catalogue.default_tariff) if catalogue.default_tariff else None
+        self.tariffs: dict[int, Product | None] = dict.fromkeys(active, default)
+        self.bundles: dict[int, list[BundleState]] = {sid: [] for sid in active}
+        self.by_id: dict[int, BundleState] = {}
+        self.before: dict[int, tuple[int, int, int, int]] = {}
+        for sid, owner, slot, code, state, end, on, off, sms, data in repo.bundle_rows(
+            active, lock=True
+        ):
+            product = catalogue.product(code)
+            if product is None:
+                continue
+            used = {Counter.ONNET: on, Counter.OFFNET: off, Counter.SMS: sms, Counter.DATA: data}
+            bundle = BundleState(sid, product, end, state == _ACTIVE_STATE, used)
+            self.bundles[owner].append(bundle)
+            self.by_id[sid] = bundle
+            self.before[sid] = (on, off, sms, data)
+            if slot == TARIFF_SLOT:
+                self.tariffs[owner] = product
+
+    def used_deltas(self) -> list[tuple[int, int, int, int, int]]:
+        """(subscription id, on-net s, off-net s, SMS, KB) used by this chunk, where non-zero."""
+        deltas = []
+        for sid, bundle in self.by_id.items():
+            used = bundle.used
+            on, off, sms, data = self.before[sid]
+            delta = (
+                used[Counter.ONNET] - on,
+                used[Counter.OFFNET] - off,
+                used[Counter.SMS] - sms,
+                used[Counter.DATA] - data,
+            )
+            if any(delta):
+                deltas.append((sid, *delta))
+        return deltas
+
+
+_STATUS_REFUSAL = {"suspended": Refusal.SUSPENDED, "barred": Refusal.BARRED}
+
+
+def _rate_chunk(
+    db: Database,
+    catalogue: Catalogue,
+    numbering: _Numbering,
+    valid: list[_Valid],
+    results: list[RecordOutcome | None],
+) -> None:
+    """Rate checked records in one unit of work; each one's outcome goes to ``results`` at
+    its position in the call."""
     now = db.clock.now()
+    collect_rate = catalogue.charges.collect_call_per_minute
     with db.uow() as uow:
         repo = charging_of(uow)
         existing = repo.existing_record_ids([r.record_id for _, r, _, _ in valid])
-        numbers = {p for _, _, _, p in valid}
-        numbers.update(
-            r.callee for _, r, k, _ in valid if k is UsageKind.CALL and _KZ_E164.fullmatch(r.callee)
+        payers = _Payers(repo, catalogue, {p for _, _, _, p in valid})
+        brands = {number: p.brand for number, p in payers.rows.items()}
+        brands.update(
+            repo.brands(
+                {
+                    r.callee
+                    for _, r, k, _ in valid
+                    if k is UsageKind.CALL
+                    and r.callee not in brands
+                    and _KZ_E164.fullmatch(r.callee)
+                }
+            )
         )
-        plan = _number_plan(uow, numbers)
-        payer_ids = {plan.known[p].subscriber_id for _, _, _, p in valid if p in plan.known}
-        # Lock order everywhere: subscriber row, then accounts, then subscriptions.
-        accounts = uow.ledger.accounts_by_id(
-            {plan.known[p].account_id for _, _, _, p in valid if p in plan.known}, lock=True
-        )
-        subs = repo.of_subscribers(payer_ids, lock=True)
-        available: dict[int, Tiyn | None] = {a: acc.available for a, acc in accounts.items()}
-        bundles: dict[int, BundleState] = {}
-        tariffs: dict[int, tuple[Product | None, list[BundleState]]] = {}
-        default = catalogue.product(catalogue.default_tariff) if catalogue.default_tariff else None
+        available = payers.available
         totals: dict[int, Tiyn] = defaultdict(int)
-        usage_rows: list[dict[str, object]] = []
+        usage_rows: list[UsageRow] = []
         row_payer: list[int] = []
         for index, record, kind, payer in valid:
             if record.record_id in existing:
                 results[index] = RecordOutcome(record.record_id, "duplicate", reason="duplicate")
                 continue
-            info = plan.known.get(payer)
+            info = payers.rows.get(payer)
             if info is None:
                 results[index] = _refused(record, Refusal.UNKNOWN_NUMBER, f"no subscriber {payer}")
                 continue
-            if info.status != SubscriberStatus.ACTIVE.value:
-                reason = {
-                    "suspended": Refusal.SUSPENDED,
-                    "barred": Refusal.BARRED,
-                }.get(info.status, Refusal.CLOSED)
+            if info.status != _ACTIVE:
+                reason = _STATUS_REFUSAL.get(info.status, Refusal.CLOSED)
                 results[index] = _refused(record, reason, f"{payer} is {info.status}")
                 continue
-            if info.subscriber_id not in tariffs:
-                own = subs.get(info.subscriber_id, [])
-                states = []
-                tariff_product = None
-                for sub in own:
-                    product = catalogue.product(sub.product_code)
-                    if product is None:
-                        continue
-                    state = sub.bundle_state(product)
-                    bundles[sub.id] = state
-                    states.append(state)
-                    if sub.is_tariff:
-                        tariff_product = product
-                tariffs[info.subscriber_id] = (tariff_product or default, states)
-            tariff, states = tariffs[info.subscriber_id]
+            tariff = payers.tariffs[info.subscriber_id]
             if tariff is None:
                 results[index] = _refused(record, Refusal.NO_TARIFF, f"{payer} has no tariff")
                 continue
-            direction = (
-                Direction.NONE
-                if kind is UsageKind.DATA
-                else plan.direction(
-                    record.caller if kind is UsageKind.COLLECT_CALL else record.callee
-                )
-            )
+            if kind is UsageKind.DATA:
+                direction = Direction.NONE
+            else:
+                other = record.caller if kind is UsageKind.COLLECT_CALL else record.callee
+                direction = numbering.direction(other, brands)
             rated = rate_record(
                 record,
                 kind,
                 tariff=tariff,
-                bundles=states,
+                bundles=payers.bundles[info.subscriber_id],
                 direction=direction,
-                collect_rate=catalogue.charges.collect_call_per_minute,
+                collect_rate=collect_rate,
             )
             left = available[info.account_id]
             if rated.amount > 0 and left is not None and rated.amount > left:
@@ -1021,27 +1222,25 @@ def _rate_chunk(
                     f"{payer}: {format_tenge(rated.amount)} ₸ needed, {format_tenge(left)} ₸ left",
                 )
                 continue
-            apply_takes(rated, bundles)
+            apply_takes(rated, payers.by_id)
             if left is not None:
                 available[info.account_id] = left - rated.amount
             totals[info.subscriber_id] += rated.amount
             usage_rows.append(
-                {
-                    "record_id": record.record_id,
-                    "subscriber_id": info.subscriber_id,
-                    "kind": kind.value,
-                    "caller": record.caller[:20],
-                    "callee": (record.callee or "")[:20],
-                    "started_at": record.started_at,
-                    "duration_seconds": record.duration_seconds,
-                    "volume_bytes": record.volume_bytes,
-                    "direction": direction.value,
-                    "units": rated.units,
-                    "bundle_units": rated.bundle_units,
-                    "amount": rated.amount,
-                    "transaction_id": None,
-                    "rated_at": now,
-                }
+                (
+                    record.record_id,
+                    info.subscriber_id,
+                    kind.value,
+                    record.caller[:20],
+                    (record.callee or "")[:20],
+                    record.started_at,
+                    record.duration_seconds,
+                    record.volume_bytes,
+                    direction.value,
+                    rated.units,
+                    rated.bundle_units,
+                    rated.amount,
+                )
             )
             row_payer.append(info.subscriber_id)
             results[index] = RecordOutcome(
@@ -1052,19 +1251,13 @@ def _rate_chunk(
                 units=rated.units,
                 bundle_units=rated.bundle_units,
             )
-        account_of = {i.subscriber_id: i.account_id for i in plan.known.values()}
+        # The bundle counters first: the ledger locks the revenue account, which every chunk
+        # shares, until the commit; the less is written after it, the sooner another lane
+        # (or request) can post.
+        repo.add_used_rows(payers.used_deltas())
+        account_of = {p.subscriber_id: p.account_id for p in payers.rows.values()}
         transaction_of = _post_usage(uow, totals, account_of)
-        for row, payer_id in zip(usage_rows, row_payer, strict=True):
-            row["transaction_id"] = transaction_of.get(payer_id)
-        repo.insert_usage(usage_rows)
-        deltas: dict[int, dict[Counter, int]] = {}
-        originals = {s.id: s for own in subs.values() for s in own}
-        for sid, state in bundles.items():
-            before = originals[sid].used
-            diff = {c: n - before.get(c, 0) for c, n in state.used.items() if n != before.get(c, 0)}
-            if diff:
-                deltas[sid] = diff
-        repo.add_used(deltas)
+        repo.insert_usage_rows(usage_rows, [transaction_of.get(p) for p in row_payer], now)
         if usage_rows:
             uow.audit.record(
                 at=now,
@@ -1074,7 +1267,6 @@ def _rate_chunk(
                 details={"records": len(usage_rows), "amount": sum(totals.values())},
             )
         uow.commit()
-    return [r for r in results if r is not None]
 
 
 def _post_usage(
@@ -1126,8 +1318,11 @@ def authorize_usage(db: Database, msisdn: str, kind: str, callee: str = "") -> A
     unit = {UsageKind.SMS: "sms", UsageKind.DATA: "byte"}.get(usage_kind, "second")
     with db.reading() as uow:
         catalogue = catalog_of(uow).current()
-        plan = _number_plan(uow, [payer] + ([callee] if _KZ_E164.fullmatch(callee or "") else []))
-        info = plan.known.get(payer)
+        numbering = _numbering(uow)
+        known = charging_of(uow).numbers(
+            [payer] + ([callee] if _KZ_E164.fullmatch(callee or "") else [])
+        )
+        info = known.get(payer)
         if info is None:
             raise NotFound(f"no subscriber {payer}")
         if info.status != SubscriberStatus.ACTIVE.value:
@@ -1150,7 +1345,10 @@ def authorize_usage(db: Database, msisdn: str, kind: str, callee: str = "") -> A
         return AuthorisationAnswer(Refusal.NO_TARIFF.value, 0, unit, payer)
     if usage_kind in (UsageKind.CALL, UsageKind.COLLECT_CALL) and not callee:
         raise ValidationError("callee: required for calls")
-    direction = Direction.NONE if usage_kind is UsageKind.DATA else plan.direction(callee)
+    brands = {number: i.brand for number, i in known.items()}
+    direction = (
+        Direction.NONE if usage_kind is UsageKind.DATA else numbering.direction(callee, brands)
+    )
     answer: Authorisation = authorise(
         usage_kind,
         tariff=tariff,

@@ -3,7 +3,9 @@
 Rules (defaults; every figure is configuration):
 - eligible if the number is at least ``min_tenure_days`` old, had at least one real top-up in the
   last 30 days (transfers received do not count), owes nothing and is prepaid;
-- the amounts offered grow with tenure and with the sum of the last 30 days' top-ups (tiers);
+- the amounts offered grow with tenure and with the last 30 days' activity (tiers): the larger
+  of the real top-ups' sum and the spend on services (tariff and option fees, usage), so a
+  subscriber who spends steadily from a large old top-up is not treated as inactive;
 - one open credit at a time; the fee is added to the debt when the credit is taken;
 - every top-up repays the debt first; at the deadline the remainder is debited even below zero
   and outgoing chargeable services are barred until the balance is back at zero.
@@ -29,7 +31,7 @@ class CreditTier:
     amount: Tiyn
     fee: Tiyn
     min_tenure_days: int
-    min_topups_30d: Tiyn  # sum of real top-ups in the last 30 days
+    min_topups_30d: Tiyn  # 30-day activity: real top-ups' sum or spend on services, the larger
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,16 @@ class CreditRules:
     )
     # Top-up channels that do not count as "real" money in (received transfers, corrections).
     not_real_topups: tuple[str, ...] = ("transfer", "opening", "correction")
+    # Ledger transaction kinds that count as spend on services (not transfers or repayments).
+    spend_kinds: tuple[str, ...] = (
+        "renewal.tariff",
+        "renewal.option",
+        "tariff_change",
+        "option_fee",
+        "usage",
+        "usage.collect_call",
+        "statement_fee",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,12 @@ class CreditStanding:
     topups_30d_sum: Tiyn
     balance: Tiyn
     open_debt: Tiyn | None  # what an open or overdue credit still owes, None if none
+    spend_30d: Tiyn = 0  # paid for services in the last 30 days
+
+    @property
+    def activity_30d(self) -> Tiyn:
+        """What the tiers are judged by: money in or money spent, whichever is larger."""
+        return max(self.topups_30d_sum, self.spend_30d)
 
 
 class Ineligible(StrEnum):
@@ -79,7 +97,7 @@ def eligible_tiers(standing: CreditStanding, rules: CreditRules) -> list[CreditT
             t
             for t in rules.tiers
             if standing.tenure_days >= t.min_tenure_days
-            and standing.topups_30d_sum >= t.min_topups_30d
+            and standing.activity_30d >= t.min_topups_30d
         ),
         key=lambda t: t.amount,
     )

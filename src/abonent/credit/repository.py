@@ -9,7 +9,27 @@ from sqlalchemy import func, select
 from abonent.core.money import Tiyn
 from abonent.credit.domain import CreditStatus, TrustCredit
 from abonent.credit.tables import trust_credits
+from abonent.ledger.tables import ledger_transactions, postings
 from abonent.payments.tables import payments
+
+# Reads of every trust-credit offer and transfer quote, built once (see subscribers.repository).
+_BY_SESSION = select(trust_credits).where(trust_credits.c.session_key == sa.bindparam("key"))
+_OPEN_FOR = select(trust_credits).where(
+    trust_credits.c.open_subscriber_id == sa.bindparam("subscriber_id")
+)
+_OPEN_FOR_LOCKED = _OPEN_FOR.with_for_update()
+_REAL_TOPUPS = select(func.count(), func.coalesce(func.sum(payments.c.amount), 0)).where(
+    payments.c.subscriber_id == sa.bindparam("subscriber_id"),
+    payments.c.created_at >= sa.bindparam("since"),
+    payments.c.status == "credited",
+    payments.c.channel.not_in(sa.bindparam("excluded", expanding=True)),
+)
+
+_OWING_AMONG = (
+    select(trust_credits.c.open_subscriber_id)
+    .where(trust_credits.c.open_subscriber_id.in_(sa.bindparam("ids", expanding=True)))
+    .with_for_update()
+)
 
 
 class SqlCreditRepository:
@@ -55,17 +75,21 @@ class SqlCreditRepository:
         return _credit(row) if row else None
 
     def by_session(self, session_key: str) -> TrustCredit | None:
-        row = self.connection.execute(
-            select(trust_credits).where(trust_credits.c.session_key == session_key)
-        ).first()
+        row = self.connection.execute(_BY_SESSION, {"key": session_key}).first()
         return _credit(row) if row else None
 
     def open_for(self, subscriber_id: int, *, lock: bool = False) -> TrustCredit | None:
-        query = select(trust_credits).where(trust_credits.c.open_subscriber_id == subscriber_id)
-        if lock:
-            query = query.with_for_update()
-        row = self.connection.execute(query).first()
+        query = _OPEN_FOR_LOCKED if lock else _OPEN_FOR
+        row = self.connection.execute(query, {"subscriber_id": subscriber_id}).first()
         return _credit(row) if row else None
+
+    def owing_among(self, subscriber_ids: Sequence[int]) -> set[int]:
+        """Which of these subscribers owe an open credit (one query, rows locked as
+        ``open_for(lock=True)`` would)."""
+        if not subscriber_ids:
+            return set()
+        rows = self.connection.execute(_OWING_AMONG, {"ids": sorted(set(subscriber_ids))})
+        return {int(row[0]) for row in rows}
 
     def set_outstanding(
         self, credit_id: int, outstanding: Tiyn, status: CreditStatus, now: datetime
@@ -91,14 +115,28 @@ class SqlCreditRepository:
         self, subscriber_id: int, since: datetime, excluded_channels: Sequence[str]
     ) -> tuple[int, Tiyn]:
         row = self.connection.execute(
-            select(func.count(), func.coalesce(func.sum(payments.c.amount), 0)).where(
-                payments.c.subscriber_id == subscriber_id,
-                payments.c.created_at >= since,
-                payments.c.status == "credited",
-                payments.c.channel.not_in(list(excluded_channels)),
-            )
+            _REAL_TOPUPS,
+            {"subscriber_id": subscriber_id, "since": since, "excluded": list(excluded_channels)},
         ).one()
         return int(row[0]), int(row[1])
+
+    def spend_since(self, account_id: int, since: datetime, kinds: Sequence[str]) -> Tiyn:
+        """What the account paid for services (debits of those kinds) since ``since``."""
+        found = self.connection.execute(
+            select(func.coalesce(func.sum(-postings.c.amount), 0))
+            .select_from(
+                postings.join(
+                    ledger_transactions, ledger_transactions.c.id == postings.c.transaction_id
+                )
+            )
+            .where(
+                postings.c.account_id == account_id,
+                postings.c.amount < 0,
+                ledger_transactions.c.created_at >= since,
+                ledger_transactions.c.kind.in_(list(kinds)),
+            )
+        ).scalar_one()
+        return int(found)
 
     def of_subscriber(self, subscriber_id: int, limit: int = 20) -> list[TrustCredit]:
         rows = self.connection.execute(

@@ -12,7 +12,8 @@ when the top-up also lifts the bar.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from abonent.core.errors import AbonentError, Conflict, NotFound
@@ -22,6 +23,7 @@ from abonent.credit.domain import (
     CreditStanding,
     CreditStatus,
     CreditTier,
+    Ineligible,
     TrustCredit,
     eligible_tiers,
     refusal,
@@ -60,23 +62,35 @@ class CreditOffer:
     term_days: int
 
 
+_DECIDED_WITHOUT_ACTIVITY = frozenset(
+    {Ineligible.POSTPAID, Ineligible.BARRED, Ineligible.OWES, Ineligible.TENURE}
+)
+
+
 def _standing(uow: UnitOfWork, subscriber: Subscriber, rules: CreditRules) -> CreditStanding:
     now = uow.clock.now()
-    account = uow.ledger.account(subscriber.account_id)
-    assert account is not None
-    count, total = credits_of(uow).real_topups_since(
-        subscriber.id, now - timedelta(days=30), rules.not_real_topups
-    )
-    open_credit = credits_of(uow).open_for(subscriber.id)
-    return CreditStanding(
+    balance = uow.subscribers.balance(subscriber.account_id)
+    assert balance is not None
+    since = now - timedelta(days=30)
+    credits = credits_of(uow)
+    open_credit = credits.open_for(subscriber.id)
+    standing = CreditStanding(
         prepaid=subscriber.payment_type is PaymentType.PREPAID,
         barred_or_closed=subscriber.status in (SubscriberStatus.BARRED, SubscriberStatus.CLOSED),
         tenure_days=(now - subscriber.created_at).days,
-        topups_30d_count=count,
-        topups_30d_sum=total,
-        balance=account.balance,
+        topups_30d_count=0,
+        topups_30d_sum=0,
+        balance=balance,
         open_debt=open_credit.outstanding if open_credit else None,
     )
+    if refusal(standing, rules) in _DECIDED_WITHOUT_ACTIVITY:
+        # Refused for a reason the 30 days' activity cannot change, and every check before it
+        # passed with no activity at all, so it passes with any: the two sums over payments
+        # and postings are not needed (most ``*141#`` answers are these).
+        return standing
+    count, total = credits.real_topups_since(subscriber.id, since, rules.not_real_topups)
+    spend = credits.spend_since(subscriber.account_id, since, rules.spend_kinds)
+    return replace(standing, topups_30d_count=count, topups_30d_sum=total, spend_30d=spend)
 
 
 def _refuse_if_ineligible(standing: CreditStanding, rules: CreditRules) -> list[CreditTier]:
@@ -264,7 +278,16 @@ def repay_on_topup(uow: UnitOfWork, topup: hooks.CreditedTopUp) -> None:
     )
 
 
-hooks.register_before_credit(repay_on_topup)
+def repay_on_topups(uow: UnitOfWork, topups: Sequence[hooks.CreditedTopUp]) -> None:
+    """Batch form of ``repay_on_topup``: one query finds the numbers owing a credit (most
+    owe none); only their top-ups repay, one by one."""
+    owing = credits_of(uow).owing_among([t.subscriber.id for t in topups])
+    for topup in topups:
+        if topup.subscriber.id in owing:
+            repay_on_topup(uow, topup)
+
+
+hooks.register_before_credit_batch(repay_on_topups, single=repay_on_topup)
 
 
 @dataclass(frozen=True, slots=True)

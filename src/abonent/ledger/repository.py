@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class LedgerRepository(Protocol):
     def transaction(self, transaction_id: int) -> PostedTransaction | None: ...
     def insert_transaction(self, request: TransactionRequest, now: datetime) -> int: ...
     def apply_delta(self, account_id: int, delta: Tiyn) -> bool: ...
+    def apply_net(self, net: dict[int, Tiyn]) -> int | None: ...
 
 
 # Statements built once; SQLAlchemy caches their compiled form.
@@ -51,6 +53,13 @@ _SQL_CREDIT = "UPDATE accounts SET balance = balance + ? WHERE id = ?"
 _SQL_GUARDED_DEBIT = (
     "UPDATE accounts SET balance = balance + ?"
     " WHERE id = ? AND (floor IS NULL OR balance + ? >= floor)"
+)
+# SQLite, a transfer (one debit, one credit): both balances in one statement. The credit row
+# always changes; the debit row only if its floor allows, so 2 rows changed = done.
+# Parameters: (debit id, debit delta, credit delta, debit id, credit id, credit id, debit delta).
+_SQLITE_TRANSFER = (
+    "UPDATE accounts SET balance = balance + CASE id WHEN ? THEN ? ELSE ? END"
+    " WHERE id IN (?, ?) AND (id = ? OR floor IS NULL OR balance + ? >= floor)"
 )
 # PostgreSQL: the transaction row and its postings in one round trip; ORDER BY keeps posting
 # ids in the request's order.
@@ -88,6 +97,28 @@ _PG_APPLY_DELTAS = (
 _PG_EXISTING_KEYS = (
     "SELECT idempotency_key, fingerprint FROM ledger_transactions"
     " WHERE source = %s AND idempotency_key = ANY(%s::text[])"
+)
+
+
+# SQLite batches: a JSON array parameter keeps each statement's text fixed (one prepared
+# statement), and rows go in with ``executemany`` (a C loop) instead of SQLAlchemy's per-row
+# parameter processing, which cost more than SQLite's own work.
+_SQLITE_ACCOUNTS_BY_ID = (
+    "SELECT id, code, kind, balance, floor FROM accounts"
+    " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+)
+_SQLITE_EXISTING_KEYS = (
+    "SELECT idempotency_key, fingerprint FROM ledger_transactions"
+    " WHERE source = ? AND idempotency_key IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_LAST_TRANSACTION_ID = "SELECT max(id) FROM ledger_transactions"
+_SQLITE_INSERT_TRANSACTIONS_WITH_IDS = (
+    "INSERT INTO ledger_transactions"
+    " (id, kind, source, idempotency_key, reference, fingerprint, reverses_id, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_POSTING = (
+    "INSERT INTO postings (transaction_id, account_id, amount) VALUES (?, ?, ?)"
 )
 
 
@@ -153,6 +184,7 @@ class SqlLedgerRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
         self._sql = _dialect(connection.dialect)
+        self._driver: sqlite3.Connection | None = None  # SQLite: found on first use
 
     def _hot(self, sql: str, params: tuple[Any, ...]) -> _Outcome:
         """Run one of the per-transfer statements.
@@ -162,15 +194,37 @@ class SqlLedgerRepository:
         are wrapped as SQLAlchemy wraps them (a repeated key is still ``IntegrityError``), so
         callers see the same exceptions. Outside a transaction SQLAlchemy runs it (autobegin).
         """
-        if self._sql.postgresql or not self.connection.in_transaction():
+        driver = self._sqlite_in_transaction()
+        if driver is None:
             return self.connection.exec_driver_sql(sql, params)
-        driver = self.connection.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
         try:
             return driver.execute(sql, params)
         except sqlite3.Error as exc:
             raise sa_exc.DBAPIError.instance(
                 sql, params, exc, sqlite3.Error, dialect=self.connection.dialect
+            ) from exc
+
+    def _sqlite_in_transaction(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection when it is inside a transaction (so its write lock is ours),
+        else None: PostgreSQL, or SQLite outside a transaction (SQLAlchemy runs it then)."""
+        if self._sql.postgresql:
+            return None
+        driver = self._driver
+        if driver is None:
+            found = self.connection.connection.driver_connection
+            assert isinstance(found, sqlite3.Connection)
+            driver = self._driver = found
+        return driver if driver.in_transaction else None
+
+    def _driver_run(
+        self, driver: sqlite3.Connection, sql: str, params: Any, *, many: bool = False
+    ) -> sqlite3.Cursor:
+        """A statement straight on the sqlite3 connection, errors wrapped as SQLAlchemy does."""
+        try:
+            return driver.executemany(sql, params) if many else driver.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance(
+                sql, None, exc, sqlite3.Error, dialect=self.connection.dialect
             ) from exc
 
     # -- accounts -------------------------------------------------------------------------
@@ -206,6 +260,13 @@ class SqlLedgerRepository:
             sql = _PG_ACCOUNTS_BY_ID + (" FOR NO KEY UPDATE" if lock else "")
             found = self.connection.exec_driver_sql(sql, (sorted(set(ids)),))
             return {row.id: _account(row) for row in found}
+        driver = self._sqlite_in_transaction()
+        if driver is not None:  # SQLite locks the whole file: nothing to lock per row
+            found_rows = self._driver_run(driver, _SQLITE_ACCOUNTS_BY_ID, (json.dumps(list(ids)),))
+            return {
+                row[0]: Account(row[0], row[1], row[2], row[3], row[4])
+                for row in found_rows.fetchall()
+            }
         query = select(accounts).where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id)
         if lock:
             query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE
@@ -224,6 +285,28 @@ class SqlLedgerRepository:
             result = self._hot(self._sql.guarded_debit, (delta, account_id, delta))
         return result.rowcount == 1
 
+    def apply_net(self, net: dict[int, Tiyn]) -> int | None:
+        """Apply each account's net change in ascending id order, debits only if the floor
+        allows. Returns the account refused (then some changes may be applied already: the
+        caller abandons its unit of work), or None."""
+        if len(net) == 2 and not self._sql.postgresql:
+            (first, first_delta), (second, second_delta) = net.items()
+            if first_delta < 0 <= second_delta:
+                debit, debit_delta, credit, credit_delta = first, first_delta, second, second_delta
+            elif second_delta < 0 <= first_delta:
+                debit, debit_delta, credit, credit_delta = second, second_delta, first, first_delta
+            else:
+                return self._apply_one_by_one(net)
+            params = (debit, debit_delta, credit_delta, debit, credit, credit, debit_delta)
+            return None if self._hot(_SQLITE_TRANSFER, params).rowcount == 2 else debit
+        return self._apply_one_by_one(net)
+
+    def _apply_one_by_one(self, net: dict[int, Tiyn]) -> int | None:
+        for account_id, delta in net.items():
+            if not self.apply_delta(account_id, delta):
+                return account_id
+        return None
+
     def apply_deltas_unguarded(self, deltas: dict[int, Tiyn]) -> None:
         """Apply precomputed net deltas (the caller already checked floors under lock).
 
@@ -235,6 +318,9 @@ class SqlLedgerRepository:
             self.connection.exec_driver_sql(
                 _PG_APPLY_DELTAS, ([a for a, _ in ordered], [d for _, d in ordered])
             )
+        elif deltas and (driver := self._sqlite_in_transaction()) is not None:
+            rows = [(delta, aid) for aid, delta in sorted(deltas.items())]
+            self._driver_run(driver, _SQL_CREDIT, rows, many=True)
         elif deltas:
             self.connection.execute(
                 _CREDIT, [{"aid": aid, "delta": delta} for aid, delta in sorted(deltas.items())]
@@ -276,6 +362,9 @@ class SqlLedgerRepository:
             return []
         if self._sql.postgresql:
             return self._insert_transactions_pg(requests, now)
+        driver = self._sqlite_in_transaction()
+        if driver is not None:
+            return self._insert_transactions_sqlite(driver, requests, now)
         rows = self.connection.execute(
             ledger_transactions.insert().returning(
                 ledger_transactions.c.id, sort_by_parameter_order=True
@@ -301,6 +390,48 @@ class SqlLedgerRepository:
                 for tid, r in zip(ids, requests, strict=True)
                 for p in r.postings
             ],
+        )
+        return ids
+
+    def _insert_transactions_sqlite(
+        self, driver: sqlite3.Connection, requests: Sequence[TransactionRequest], now: datetime
+    ) -> list[int]:
+        # Our transaction holds SQLite's write lock (BEGIN IMMEDIATE), so nobody else can insert
+        # before we commit: the ids after the current largest are ours, exactly the ones SQLite
+        # would pick one by one (an INTEGER PRIMARY KEY without AUTOINCREMENT takes max + 1).
+        # Knowing them up front lets both tables go in with ``executemany``, not one
+        # ``INSERT … RETURNING`` per row.
+        last = self._driver_run(driver, _SQLITE_LAST_TRANSACTION_ID, ()).fetchone()
+        first = (last[0] or 0) + 1 if last else 1
+        ids = list(range(first, first + len(requests)))
+        created_at = self._sql.created_at(now)
+        self._driver_run(
+            driver,
+            _SQLITE_INSERT_TRANSACTIONS_WITH_IDS,
+            [
+                (
+                    tid,
+                    r.kind,
+                    r.source,
+                    r.idempotency_key,
+                    r.reference,
+                    r.fingerprint,
+                    r.reverses_id,
+                    created_at,
+                )
+                for tid, r in zip(ids, requests, strict=True)
+            ],
+            many=True,
+        )
+        self._driver_run(
+            driver,
+            _SQLITE_INSERT_POSTING,
+            [
+                (tid, p.account_id, p.amount)
+                for tid, r in zip(ids, requests, strict=True)
+                for p in r.postings
+            ],
+            many=True,
         )
         return ids
 
@@ -338,6 +469,12 @@ class SqlLedgerRepository:
         if self._sql.postgresql:
             found_pg = self.connection.exec_driver_sql(_PG_EXISTING_KEYS, (source, list(keys)))
             return {str(key): str(fingerprint) for key, fingerprint in found_pg}
+        driver = self._sqlite_in_transaction()
+        if driver is not None:
+            stored = self._driver_run(
+                driver, _SQLITE_EXISTING_KEYS, (source, json.dumps(list(keys)))
+            )
+            return dict(stored.fetchall())
         found: dict[str, str] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]

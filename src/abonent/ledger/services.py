@@ -48,11 +48,9 @@ def record(uow: UnitOfWork, request: TransactionRequest) -> PostedTransaction:
         uow.ledger.accounts_by_id({p.account_id for p in request.postings}, lock=True)
     transaction_id = uow.ledger.insert_transaction(request, now)
     net = request.net_by_account()
-    for account_id, delta in net.items():
-        if not uow.ledger.apply_delta(account_id, delta):
-            raise InsufficientFunds(
-                "the balance is not enough for this operation", account_id=account_id
-            )
+    refused = uow.ledger.apply_net(net)
+    if refused is not None:
+        raise InsufficientFunds("the balance is not enough for this operation", account_id=refused)
     if hooks.AFTER_RECORD:
         hooks.run_after_record(uow, net)
     return PostedTransaction(
@@ -168,13 +166,14 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     stored = _stored_keys(uow, requests)
     seen: dict[tuple[str, str], str] = {}
     account_ids = {p.account_id for r in requests for p in r.postings}
-    balances = {a.id: a for a in uow.ledger.accounts_by_id(account_ids, lock=True).values()}
-    running: dict[int, Tiyn] = {aid: acc.balance for aid, acc in balances.items()}
+    locked = uow.ledger.accounts_by_id(account_ids, lock=True).values()
+    floors = {a.id: a.floor for a in locked}
+    running: dict[int, Tiyn] = {a.id: a.balance for a in locked}
     net_total: dict[int, Tiyn] = defaultdict(int)
     accepted: list[int] = []
     for index, request in enumerate(requests):
         key = (request.source, request.idempotency_key)
-        earlier = stored.get(key) or seen.get(key)
+        earlier = (stored.get(key) if stored else None) or seen.get(key)
         if earlier is not None:
             if earlier == request.fingerprint:
                 outcomes[index] = BatchOutcome(request, replayed=True)
@@ -187,14 +186,9 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
                 )
             continue
         deltas = request.net_by_account()
-        missing = [aid for aid in deltas if aid not in balances]
-        if missing:
-            outcomes[index] = BatchOutcome(request, error=NotFound(f"no accounts {missing}"))
-            continue
-        if not all(check_floor(running[a], balances[a].floor, d) for a, d in deltas.items()):
-            outcomes[index] = BatchOutcome(
-                request, error=InsufficientFunds("the balance is not enough for this operation")
-            )
+        refusal = _refusal(deltas, floors, running)
+        if refusal is not None:
+            outcomes[index] = BatchOutcome(request, error=refusal)
             continue
         seen[key] = request.fingerprint
         for account_id, delta in deltas.items():
@@ -209,6 +203,19 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     for index, transaction_id in zip(accepted, ids, strict=True):
         outcomes[index] = BatchOutcome(requests[index], transaction_id=transaction_id)
     return [o for o in outcomes if o is not None]
+
+
+def _refusal(
+    deltas: dict[int, Tiyn], floors: dict[int, Tiyn | None], running: dict[int, Tiyn]
+) -> AbonentError | None:
+    """Why ``deltas`` cannot apply to the running balances (unknown account, floor), or None."""
+    missing = [a for a in deltas if a not in floors]
+    if missing:
+        return NotFound(f"no accounts {missing}")
+    for account_id, delta in deltas.items():
+        if delta < 0 and not check_floor(running[account_id], floors[account_id], delta):
+            return InsufficientFunds("the balance is not enough for this operation")
+    return None
 
 
 def _stored_keys(

@@ -172,18 +172,20 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
             ready, payment_ids, receipts, transaction_ids, fingerprints, strict=True
         )
     ]
-    every_hook = [*hooks.BEFORE_CREDIT, *hooks.AFTER_CREDIT]
-    for r, payment in zip(ready, credited_payments, strict=True):
-        credited = hooks.CreditedTopUp(
-            payment_id=payment.id,
-            subscriber=r.subscriber,
-            amount=r.request.amount,
-            channel=r.request.channel.value,
-            transaction_id=payment.transaction_id,
-            payment=payment,
-        )
-        for hook in every_hook:
-            hook(uow, credited)
+    hooks.run_batch_hooks(
+        uow,
+        [
+            hooks.CreditedTopUp(
+                payment_id=payment.id,
+                subscriber=r.subscriber,
+                amount=r.request.amount,
+                channel=r.request.channel.value,
+                transaction_id=payment.transaction_id,
+                payment=payment,
+            )
+            for r, payment in zip(ready, credited_payments, strict=True)
+        ],
+    )
     # Numbers are distinct, so each balance read now is the one credit_topup reads after its
     # own hooks.
     balances = uow.ledger.accounts_by_id([r.subscriber.account_id for r in ready])

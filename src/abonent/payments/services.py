@@ -101,8 +101,7 @@ def credit_topup(uow: UnitOfWork, request: TopUpRequest) -> Payment:
         transaction_id=posted.id,
         payment=payment,
     )
-    for hook in [*hooks.BEFORE_CREDIT, *hooks.AFTER_CREDIT]:
-        hook(uow, credited)
+    hooks.run_hooks(uow, credited)
     account = uow.ledger.account(subscriber.account_id)
     assert account is not None
     if subscriber.status is SubscriberStatus.BARRED and account.balance >= 0:

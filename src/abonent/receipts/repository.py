@@ -21,6 +21,10 @@ class SqlReceiptRepository:
             self.connection.execute(receipts.insert().returning(receipts.c.id), values).scalar_one()
         )
 
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.connection.execute(receipts.insert(), rows)
+
     def by_key(self, key: str) -> Receipt | None:
         row = self.connection.execute(
             select(receipts).where(receipts.c.idempotency_key == key)

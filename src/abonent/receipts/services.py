@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from abonent.core.errors import Conflict, InvalidAmount, NotFound, ValidationError
 from abonent.core.ids import public_token
@@ -79,31 +81,35 @@ def issue_receipt(
 def _insert_sale(
     uow: UnitOfWork, payment: Payment, payment_type: str, identity: SellerIdentity
 ) -> int:
-    return receipts_of(uow).insert(
-        {
-            "number": payment.receipt_number,
-            "kind": ReceiptKind.SALE.value,
-            "payment_id": payment.id,
-            "idempotency_key": f"sale:{payment.id}",
-            "share_token": public_token(),
-            "issued_at": uow.clock.now(),
-            "seller_name": identity.name,
-            "seller_bin": identity.bin,
-            "seller_address": identity.address,
-            "service": service_for(payment_type),
-            "msisdn_masked": masked(payment.msisdn),
-            "amount": payment.amount,
-            "vat": vat_included(payment.amount, identity.vat_rate_percent),
-            "vat_rate_percent": identity.vat_rate_percent,
-            "channel": payment.channel.value,
-            "method": payment.method,
-            "agent": payment.source,
-            "agent_txn_id": payment.external_id,
-            "agent_txn_date": payment.external_date,
-            "reason": "",
-            "fiscal_status": FiscalStatus.PENDING.value,
-        }
-    )
+    return receipts_of(uow).insert(_sale_values(uow, payment, payment_type, identity))
+
+
+def _sale_values(
+    uow: UnitOfWork, payment: Payment, payment_type: str, identity: SellerIdentity
+) -> dict[str, Any]:
+    return {
+        "number": payment.receipt_number,
+        "kind": ReceiptKind.SALE.value,
+        "payment_id": payment.id,
+        "idempotency_key": f"sale:{payment.id}",
+        "share_token": public_token(),
+        "issued_at": uow.clock.now(),
+        "seller_name": identity.name,
+        "seller_bin": identity.bin,
+        "seller_address": identity.address,
+        "service": service_for(payment_type),
+        "msisdn_masked": masked(payment.msisdn),
+        "amount": payment.amount,
+        "vat": vat_included(payment.amount, identity.vat_rate_percent),
+        "vat_rate_percent": identity.vat_rate_percent,
+        "channel": payment.channel.value,
+        "method": payment.method,
+        "agent": payment.source,
+        "agent_txn_id": payment.external_id,
+        "agent_txn_date": payment.external_date,
+        "reason": "",
+        "fiscal_status": FiscalStatus.PENDING.value,
+    }
 
 
 def issue_return_receipt(
@@ -242,4 +248,15 @@ def _issue_on_topup(uow: UnitOfWork, credited: hooks.CreditedTopUp) -> None:
     _insert_sale(uow, payment, credited.subscriber.payment_type.value, default_seller())
 
 
-hooks.register_after_credit(_issue_on_topup)
+def _issue_on_topups(uow: UnitOfWork, credited: Sequence[hooks.CreditedTopUp]) -> None:
+    """Batch form: the sale receipts of a group commit's top-ups in one INSERT."""
+    seller = default_seller()
+    rows = []
+    for one in credited:
+        payment = one.payment or SqlPaymentRepository(uow.connection).by_id(one.payment_id)
+        assert payment is not None
+        rows.append(_sale_values(uow, payment, one.subscriber.payment_type.value, seller))
+    receipts_of(uow).insert_many(rows)
+
+
+hooks.register_after_credit_batch(_issue_on_topups, single=_issue_on_topup)

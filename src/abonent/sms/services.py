@@ -1,10 +1,12 @@
 """SMS use cases: deliver the outbox, list it, handle an incoming SMS.
 
 Delivery is at most once per part and retried while that is safe:
-1. a pending row due now is *claimed* (``pending`` → ``sending``, attempts + 1) by a
+1. pending rows due now are *claimed* (``pending`` → ``sending``, attempts + 1) by one
    conditional update, so two senders never take the same message;
-2. each part not yet recorded in ``sms_parts`` is handed to the adapter and recorded at once,
-   so a retry resends only the parts the gateway did not accept;
+2. each part not yet recorded in ``sms_parts`` is handed to the adapter; the parts accepted
+   are recorded with the batch's outcomes, so a retry resends only the parts the gateway did
+   not accept. A crash before that commit leaves the batch ``sending``, which is never resent
+   automatically (an operator looks), so no part is ever sent twice;
 3. a transient failure puts the row back to ``pending`` with an exponential backoff, up to
    ``sms_max_attempts``; a permanent one marks it ``failed``; a timeout after sending marks it
    ``uncertain`` (an operator decides — resending could duplicate).
@@ -51,11 +53,51 @@ def deliver_pending(
     max_attempts: int = 8,
     backoff_base_seconds: int = 30,
 ) -> DeliveryReport:
-    """Send what is due now; returns counts. Call it in a loop (``abonent sms send``)."""
-    with db.reading() as uow:
-        due = [
-            int(i)
-            for i in uow.connection.execute(
+    """Send what is due now, up to ``limit`` messages; returns counts. Called every few seconds
+    by ``abonent serve`` and in a loop by ``abonent sms send --loop``.
+
+    Two commits a batch, not three a message: the claim of every due message, then the parts
+    the gateway accepted and every message's outcome together."""
+    claimed = _claim_due(db, limit)
+    if not claimed:
+        return DeliveryReport()
+    sent = [(message, *_send_parts(adapter, message)) for message in claimed]
+    counts = {"sent": 0, "retried": 0, "failed": 0, "uncertain": 0}
+    with db.uow() as uow:
+        now = uow.clock.now()
+        parts = [
+            {"outbox_id": m.outbox_id, "part": n, "gateway_id": gid[:100], "sent_at": now}
+            for m, accepted, _ in sent
+            for n, gid in accepted
+        ]
+        if parts:
+            uow.connection.execute(sms_parts.insert(), parts)
+        for message, _, outcome in sent:
+            values, result = _outcome_values(
+                outcome, message.attempts, max_attempts, backoff_base_seconds, now
+            )
+            uow.connection.execute(
+                outbox.update().where(outbox.c.id == message.outbox_id).values(**values)
+            )
+            counts[result] += 1
+        uow.commit()
+    return DeliveryReport(**counts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    outbox_id: int
+    attempts: int
+    payload: dict[str, Any]
+    done_parts: frozenset[int]
+
+
+def _claim_due(db: Database, limit: int) -> list[_Claimed]:
+    """Take due messages (``pending`` → ``sending``, attempts + 1) in one transaction; the
+    conditional update means a concurrent sender gets none of the same rows."""
+    with db.uow() as uow:
+        due = list(
+            uow.connection.execute(
                 select(outbox.c.id)
                 .where(
                     outbox.c.topic == "sms",
@@ -65,94 +107,73 @@ def deliver_pending(
                 .order_by(outbox.c.id)
                 .limit(limit)
             ).scalars()
-        ]
-    counts = {"sent": 0, "retried": 0, "failed": 0, "uncertain": 0}
-    for outbox_id in due:
-        claimed = _claim(db, outbox_id)
-        if claimed is None:
-            continue
-        attempts, payload = claimed
-        outcome = _send_parts(db, adapter, outbox_id, payload)
-        counts[_finish(db, outbox_id, outcome, attempts, max_attempts, backoff_base_seconds)] += 1
-    return DeliveryReport(**counts)
-
-
-def _claim(db: Database, outbox_id: int) -> tuple[int, dict[str, Any]] | None:
-    with db.uow() as uow:
-        claimed = uow.connection.execute(
-            outbox.update()
-            .where(outbox.c.id == outbox_id, outbox.c.status == "pending")
-            .values(status="sending", attempts=outbox.c.attempts + 1)
         )
-        if claimed.rowcount != 1:
-            return None
-        row = uow.connection.execute(
-            select(outbox.c.attempts, outbox.c.payload).where(outbox.c.id == outbox_id)
-        ).one()
+        if not due:
+            return []
+        rows = uow.connection.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(due), outbox.c.status == "pending")
+            .values(status="sending", attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id, outbox.c.attempts, outbox.c.payload)
+        ).all()
+        done: dict[int, set[int]] = {}
+        if rows:
+            recorded = uow.connection.execute(
+                select(sms_parts.c.outbox_id, sms_parts.c.part).where(
+                    sms_parts.c.outbox_id.in_([r[0] for r in rows])
+                )
+            )
+            for outbox_id, part in recorded:
+                done.setdefault(int(outbox_id), set()).add(int(part))
         uow.commit()
-    return int(row[0]), dict(row[1])
+    claimed = [
+        _Claimed(int(r[0]), int(r[1]), dict(r[2]), frozenset(done.get(int(r[0]), ()))) for r in rows
+    ]
+    return sorted(claimed, key=lambda m: m.outbox_id)
 
 
 def _send_parts(
-    db: Database, adapter: SmsAdapter, outbox_id: int, payload: dict[str, Any]
-) -> str | Exception:
+    adapter: SmsAdapter, message: _Claimed
+) -> tuple[list[tuple[int, str]], str | Exception]:
+    """Hand the parts not yet accepted to the adapter; stop at the first failure. Returns the
+    parts accepted now (number, gateway id) and the outcome."""
+    payload = message.payload
     text = str(payload.get("text", ""))
     to = str(payload.get("to", ""))
     sender = str(payload.get("sender", ""))
     coding = coding_for(text)
-    with db.reading() as uow:
-        done = set(
-            uow.connection.execute(
-                select(sms_parts.c.part).where(sms_parts.c.outbox_id == outbox_id)
-            ).scalars()
-        )
+    accepted: list[tuple[int, str]] = []
     for number, part in enumerate(split(text), start=1):
-        if number in done:
+        if number in message.done_parts:
             continue
         try:
-            gateway_id = adapter.send(to=to, sender=sender, text=part, coding=coding)
+            accepted.append((number, adapter.send(to=to, sender=sender, text=part, coding=coding)))
         except (TransientSmsError, PermanentSmsError, UncertainSmsError) as error:
-            return error
-        with db.uow() as uow:
-            uow.connection.execute(
-                sms_parts.insert(),
-                {
-                    "outbox_id": outbox_id,
-                    "part": number,
-                    "gateway_id": gateway_id[:100],
-                    "sent_at": uow.clock.now(),
-                },
-            )
-            uow.commit()
-    return "sent"
+            return accepted, error
+    return accepted, "sent"
 
 
-def _finish(
-    db: Database,
-    outbox_id: int,
+def _outcome_values(
     outcome: str | Exception,
     attempts: int,
     max_attempts: int,
     backoff_base: int,
-) -> str:
-    with db.uow() as uow:
-        now = uow.clock.now()
-        values: dict[str, Any]
-        if outcome == "sent":
-            values, result = {"status": "sent", "sent_at": now, "last_error": None}, "sent"
-        elif isinstance(outcome, TransientSmsError) and attempts < max_attempts:
-            delay = timedelta(seconds=backoff_seconds(attempts, backoff_base))
-            values = {"status": "pending", "next_attempt_at": now + delay}
-            result = "retried"
-        elif isinstance(outcome, UncertainSmsError):
-            values, result = {"status": "uncertain"}, "uncertain"
-        else:
-            values, result = {"status": "failed"}, "failed"
-        if isinstance(outcome, Exception):
-            values["last_error"] = str(outcome)[:500]
-        uow.connection.execute(outbox.update().where(outbox.c.id == outbox_id).values(**values))
-        uow.commit()
-    return result
+    now: datetime,
+) -> tuple[dict[str, Any], str]:
+    """The outbox row's new values after a delivery attempt, and the report's bucket."""
+    values: dict[str, Any]
+    if outcome == "sent":
+        values, result = {"status": "sent", "sent_at": now, "last_error": None}, "sent"
+    elif isinstance(outcome, TransientSmsError) and attempts < max_attempts:
+        delay = timedelta(seconds=backoff_seconds(attempts, backoff_base))
+        values, result = {"status": "pending", "next_attempt_at": now + delay}, "retried"
+    elif isinstance(outcome, UncertainSmsError):
+        values, result = {"status": "uncertain"}, "uncertain"
+    else:
+        values, result = {"status": "failed"}, "failed"
+    if isinstance(outcome, Exception):
+        values["last_error"] = str(outcome)[:500]
+    return values, result
 
 
 @dataclass(frozen=True, slots=True)

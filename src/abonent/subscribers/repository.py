@@ -6,6 +6,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from abonent.ledger.tables import accounts
 from abonent.subscribers.domain import (
     Brand,
     Language,
@@ -14,6 +15,13 @@ from abonent.subscribers.domain import (
     SubscriberStatus,
 )
 from abonent.subscribers.tables import brands, number_prefixes, subscribers
+
+# Hot reads (every USSD step, transfer and credit check) as statements built once: building a
+# SELECT costs several times more than running the cached compiled one.
+_BY_MSISDN = select(subscribers).where(subscribers.c.msisdn == sa.bindparam("msisdn"))
+_BY_MSISDN_LOCKED = _BY_MSISDN.with_for_update()
+_BRAND = select(brands).where(brands.c.code == sa.bindparam("code"))
+_BALANCE = select(accounts.c.balance).where(accounts.c.id == sa.bindparam("account_id"))
 
 
 class SubscriberRepository(Protocol):
@@ -29,11 +37,14 @@ class SqlSubscriberRepository:
         self.connection = connection
 
     def by_msisdn(self, msisdn: str, *, lock: bool = False) -> Subscriber | None:
-        query = select(subscribers).where(subscribers.c.msisdn == msisdn)
-        if lock:
-            query = query.with_for_update()
-        row = self.connection.execute(query).first()
+        query = _BY_MSISDN_LOCKED if lock else _BY_MSISDN
+        row = self.connection.execute(query, {"msisdn": msisdn}).first()
         return _subscriber(row) if row else None
+
+    def balance(self, account_id: int) -> int | None:
+        """The balance of a subscriber's account (read without a lock)."""
+        value = self.connection.execute(_BALANCE, {"account_id": account_id}).scalar()
+        return None if value is None else int(value)
 
     def by_id(self, subscriber_id: int) -> Subscriber | None:
         row = self.connection.execute(
@@ -90,7 +101,7 @@ class SqlSubscriberRepository:
 
     # -- brands ---------------------------------------------------------------------------
     def brand(self, code: str) -> Brand | None:
-        row = self.connection.execute(select(brands).where(brands.c.code == code)).first()
+        row = self.connection.execute(_BRAND, {"code": code}).first()
         return Brand(row.code, row.name, bool(row.home)) if row else None
 
     def all_brands(self) -> list[Brand]:

@@ -9,6 +9,20 @@ from sqlalchemy import case, func, select
 from abonent.core.money import Tiyn
 from abonent.transfers.tables import balance_transfers
 
+# Reads of every transfer quote and replay, built once (see subscribers.repository).
+_BY_SESSION = select(balance_transfers).where(
+    balance_transfers.c.session_key == sa.bindparam("key")
+)
+_TODAY = balance_transfers.c.created_at >= sa.bindparam("day")
+_SENT_TODAY_AND_MONTH = select(
+    func.coalesce(func.sum(case((_TODAY, 1), else_=0)), 0),
+    func.coalesce(func.sum(case((_TODAY, balance_transfers.c.amount), else_=0)), 0),
+    func.coalesce(func.sum(balance_transfers.c.amount), 0),
+).where(
+    balance_transfers.c.sender_msisdn == sa.bindparam("sender"),
+    balance_transfers.c.created_at >= sa.bindparam("month"),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class BalanceTransfer:
@@ -53,9 +67,7 @@ class SqlTransferRepository:
         )
 
     def by_session(self, session_key: str) -> BalanceTransfer | None:
-        row = self.connection.execute(
-            select(balance_transfers).where(balance_transfers.c.session_key == session_key)
-        ).first()
+        row = self.connection.execute(_BY_SESSION, {"key": session_key}).first()
         if row is None:
             return None
         m = row._mapping
@@ -77,14 +89,8 @@ class SqlTransferRepository:
         self, sender: str, day: datetime, month: datetime
     ) -> tuple[int, Tiyn, Tiyn]:
         """(count and sum since ``day``, sum since ``month``) in one query."""
-        t = balance_transfers
-        today = t.c.created_at >= day
         row = self.connection.execute(
-            select(
-                func.coalesce(func.sum(case((today, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((today, t.c.amount), else_=0)), 0),
-                func.coalesce(func.sum(t.c.amount), 0),
-            ).where(t.c.sender_msisdn == sender, t.c.created_at >= month)
+            _SENT_TODAY_AND_MONTH, {"sender": sender, "day": day, "month": month}
         ).one()
         return int(row[0]), int(row[1]), int(row[2])
 

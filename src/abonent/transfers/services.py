@@ -80,14 +80,14 @@ def _check(
             reason="transfer_recipient",
             number=recipient[2:],
         )
-    account = uow.ledger.account(source.account_id)
-    assert account is not None
+    balance = uow.subscribers.balance(source.account_id)
+    assert balance is not None
     day, month = day_and_month_start(uow.clock.now(), rules.utc_offset_hours)
     repo = transfers_of(uow)
     today_count, today_sum, month_sum = repo.sent_today_and_month(sender, day, min(day, month))
     reason = limit_refusal(
         amount,
-        balance=account.balance,
+        balance=balance,
         today_count=today_count,
         today_sum=today_sum,
         month_sum=month_sum,

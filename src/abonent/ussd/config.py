@@ -26,6 +26,12 @@ class ChannelSettings(BaseSettings):
     ussd_session_seconds: int = 180
     # Worker threads for USSD steps in one process (at most the database pool's size).
     ussd_threads: int = Field(default=4, ge=1, le=64)
+    # On SQLite, steps that write run in the event loop like reads. A hop to a worker thread
+    # cost ~1 ms of CPU per write step (GIL hand-offs between the loop and the thread: ~20% of
+    # the server's CPU in the USSD benchmark) and gave a worse p99, while a commit holds the
+    # loop for one fsync. Set false when long write transactions on this database (bulk jobs)
+    # must not hold up every session: writes then wait for the lock on a worker thread.
+    ussd_inline_writes: bool = True
 
     sms_adapter: Literal["recording", "jasmin"] = "recording"
     sms_gateway_url: str = "http://127.0.0.1:1401"

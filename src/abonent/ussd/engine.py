@@ -103,6 +103,9 @@ class Service:
     steps: tuple[Step, ...] = ()
     prepare: Callable[[Ctx], None] | None = None
     replay: Callable[[Ctx], Msg | None] | None = None
+    # True when ``action`` only reads. ``prepare`` and ``replay`` always only read; a cancel
+    # handler (``Confirm.on_cancel``) may write.
+    action_reads_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,20 @@ def run(service: Service, ctx: Ctx, raw_args: Sequence[str], inputs: Sequence[st
 
 def _answers_needed(service: Service) -> int:
     return len(service.steps)
+
+
+def may_write(service: Service, inputs: Sequence[str]) -> bool:
+    """Whether walking ``service`` with ``inputs`` may reach code that writes: the action
+    (once every step is answered) or a cancel handler of a step already answered. What ``run``
+    does before any of them (parsing, ``prepare``, ``replay``, prompts) only reads."""
+    answered = service.steps[: len(inputs)]
+    if any(isinstance(step, Confirm) and step.on_cancel is not None for step in answered):
+        return True
+    if len(inputs) < _answers_needed(service) or service.action_reads_only:
+        return False
+    first = service.steps[0] if service.steps else None
+    cancelled = isinstance(first, Confirm) and first.on_cancel is None and inputs[:1] == [NO]
+    return not cancelled
 
 
 def _prompt(step: Step, ctx: Ctx) -> Msg:

@@ -151,6 +151,7 @@ BALANCE = Service(
         ),
     ),
     action=_balance_action,
+    action_reads_only=True,
 )
 
 # -- *110*CODE# ----------------------------------------------------------------------------

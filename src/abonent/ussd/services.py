@@ -29,7 +29,16 @@ from abonent.messaging.domain import cached_msisdn
 from abonent.subscribers.domain import Language, SubscriberStatus
 from abonent.subscribers.tables import subscribers
 from abonent.ussd.config import ChannelSettings
-from abonent.ussd.engine import Catalogue, Ctx, Msg, Screen, parse_dial, run, split_inputs
+from abonent.ussd.engine import (
+    Catalogue,
+    Ctx,
+    Msg,
+    Screen,
+    may_write,
+    parse_dial,
+    run,
+    split_inputs,
+)
 from abonent.ussd.menus import CATALOGUE, Deps
 from abonent.ussd.messages import USSD, fit_page, render
 from abonent.ussd.sessions import SessionState, SessionStore
@@ -138,6 +147,16 @@ def handle(channel: UssdChannel, request: UssdRequest) -> UssdReply:
     except Exception:  # the gateway must get a page, never a traceback
         log.exception("ussd_failed", service_code=request.service_code[:MAX_SERVICE_CODE])
         return _end("refused")
+
+
+def reads_only(channel: UssdChannel, request: UssdRequest) -> bool:
+    """Whether ``handle(channel, request)`` can only read (so it may run where a write's wait
+    would hold others up). Unknown or malformed requests read at most the caller."""
+    segments = parse_dial((request.service_code or "").strip())
+    found = channel.catalogue.find(segments) if segments else None
+    if found is None:
+        return True
+    return not may_write(found[0], split_inputs(request.text or ""))
 
 
 def _handle(channel: UssdChannel, request: UssdRequest) -> UssdReply:

@@ -2,33 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Receive, Scope, Send
 
 from abonent import __version__
 from abonent.bootstrap import Container
 from abonent.core.errors import StorageUnavailable
 from abonent.db.uow import STORAGE_ERRORS
 from abonent.web.errors import install_error_handlers, problem
+from abonent.web.fastpaths import FastPath, FastPaths
 from abonent.web.observability import Metrics, MetricsMiddleware, configure_logging
 
 HEALTH_FAILURES: tuple[type[BaseException], ...] = (StorageUnavailable, *STORAGE_ERRORS)
 
 
+class AbonentApp(FastAPI):
+    """FastAPI with two layers in front of everything FastAPI itself runs per request (its
+    telemetry check, error and body-limit middlewares): the request metrics, outermost, then
+    the machine endpoints (``web.fastpaths``), which thousands of requests a second reach
+    without going further. Every other request goes on to FastAPI as usual."""
+
+    def __init__(self, *, metrics: Metrics, fast_paths: Sequence[FastPath], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.metrics = metrics
+        self.front = MetricsMiddleware(FastPaths(super().__call__, fast_paths), metrics)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self  # what FastAPI would set; fast endpoints find the container there
+        await self.front(scope, receive, send)
+
+
 def create_app(container: Container) -> FastAPI:
     configure_logging(container.settings.log_level, container.settings.log_json)
-    app = FastAPI(
+    from abonent.web import routes_registry
+
+    metrics = Metrics()
+    app = AbonentApp(
+        metrics=metrics,
+        fast_paths=routes_registry.fast_paths(),
         title="Abonent",
         version=__version__,
         description="Balances, payments and self-service of a mobile operator.",
     )
     app.state.container = container
-    metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["operations"])
@@ -48,13 +70,20 @@ def create_app(container: Container) -> FastAPI:
 
     from fastapi.staticfiles import StaticFiles
 
-    from abonent.web import routes_registry
     from abonent.web.templating import STATIC_DIR
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     routes_registry.include_routers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for ``abonent serve --workers N``: every worker process builds its own
+    container (engine, caches) from the environment's settings."""
+    from abonent.bootstrap import build
+
+    return create_app(build())
 
 
 def container_of(request: Request) -> Container:

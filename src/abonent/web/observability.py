@@ -48,6 +48,20 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        # The labelled children, looked up once: ``labels()`` validates and locks every call.
+        self._counted: dict[tuple[str, str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    def observe(self, method: str, template: str, status: int, seconds: float) -> None:
+        key = (method, template, str(status))
+        counter = self._counted.get(key)
+        if counter is None:
+            counter = self._counted[key] = self.requests.labels(*key)
+        counter.inc()
+        timer = self._timed.get(template)
+        if timer is None:
+            timer = self._timed[template] = self.latency.labels(template)
+        timer.observe(seconds)
 
 
 class MetricsMiddleware:
@@ -73,7 +87,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(scope["method"], template, status, elapsed)

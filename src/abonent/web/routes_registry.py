@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from abonent.web.fastpaths import FastPath
+
 
 def include_routers(app: FastAPI) -> None:
     from abonent.agents.api import router as agents_api
@@ -56,3 +58,15 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(cards_api)
     app.include_router(autopay_api)
     install_autopay(app)
+
+
+def fast_paths() -> list[FastPath]:
+    """Machine endpoints served ahead of the router (see ``web.fastpaths``); each is also
+    mounted as an ordinary route by its feature's router above. A feature edits its own line."""
+    from abonent.agents.asgi import agent_app
+    from abonent.ussd.api import ussd
+
+    return [
+        FastPath("/ussd", ussd, methods=frozenset({"POST"})),
+        FastPath("/agents/{code}", agent_app, param="code"),
+    ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +13,7 @@ from sqlalchemy import exc as sa_exc
 
 from abonent.agents import services
 from abonent.agents.domain import Agent, AgentCall, AgentCallError, Answer, Command, Outcome
-from abonent.agents.repository import SqlAgentRepository
+from abonent.agents.repository import SqlAgentRepository, SubscriberStatusReader
 from abonent.core.errors import NotFound, StorageUnavailable
 from abonent.core.money import tenge
 from abonent.db.uow import Database
@@ -151,5 +154,99 @@ def test_a_bulk_batch_that_cannot_apply_falls_back_to_one_by_one(
         )
         uow.commit()
     assert all(isinstance(r, Answer) and r.prv_txn for r in results)
+    assert _credited(db) == {"+77071111111": 20000, "+77072222222": 20000}
+    assert audit_ledger(db).ok
+
+
+def test_pays_awaited_in_an_event_loop_get_the_same_answers(db: Database) -> None:
+    """``submit_async``: answers (and errors) reach the loop's futures, one hand-over a batch."""
+    add_subscriber(db, "7071234567")
+    agent = services.add_agent(db, services.NewAgent("BA", "B", "osmp", "long-enough"), actor="t")
+    batcher = services.PayBatcher(db)
+
+    async def pay_all() -> list[object]:
+        calls = [call("1"), call("1"), call("2"), call("1", amount=20001), call("3", "7079999999")]
+        waiting = [batcher.submit_async(agent, c) for c in calls]
+        done = await asyncio.gather(*waiting, return_exceptions=True)
+        return [r.prv_txn if isinstance(r, Answer) else type(r).__name__ for r in done]
+
+    first, again, second, conflict, unknown = asyncio.run(pay_all())
+    assert isinstance(first, int) and again == first and isinstance(second, int)
+    assert (conflict, unknown) == ("IdempotencyConflict", "NotFound")
+    assert _credited(db) == {"+77071234567": 40000}
+
+
+def test_a_pay_not_settled_in_time_is_answered_retry_and_nothing_hangs(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_subscriber(db, "7071234567")
+    agent = services.add_agent(db, services.NewAgent("BS", "B", "osmp", "long-enough"), actor="t")
+    batcher = services.PayBatcher(db, timeout=0.05)
+    real = services.settle_batch
+
+    def slow(*args: Any, **kwargs: Any) -> list[Answer | BaseException]:
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "settle_batch", slow)
+
+    async def pay_late() -> BaseException | Answer:
+        waiter = batcher.submit_async(agent, call("1"))
+        try:
+            return await waiter
+        except StorageUnavailable as exc:
+            await asyncio.sleep(0.5)  # the batch commits meanwhile; its late answer is dropped
+            return exc
+
+    assert isinstance(asyncio.run(pay_late()), StorageUnavailable)
+    assert _credited(db) == {"+77071234567": 20000}  # a repeat would replay it
+    monkeypatch.undo()
+    assert isinstance(batcher.pay(agent, call("1")).prv_txn, int)
+    assert _credited(db) == {"+77071234567": 20000}
+
+
+def test_the_status_reader_answers_like_a_unit_of_work(db: Database) -> None:
+    add_subscriber(db, "7071234567")
+    add_subscriber(db, "7071234568")
+    subscribers.set_status(db, "7071234568", SubscriberStatus.CLOSED, actor="t")
+    reader = SubscriberStatusReader(db)
+    try:
+        assert reader.status("+77071234567") == "active"
+        assert reader.status("+77071234568") == "closed"
+        assert reader.status("+77079999999") is None
+        subscribers.set_status(db, "7071234567", SubscriberStatus.BARRED, actor="t")
+        assert reader.status("+77071234567") == "barred"  # autocommit: the latest commit
+    finally:
+        reader.close()
+
+
+def test_the_writer_settles_again_with_savepoints_when_its_bulk_credit_is_refused(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer credits a batch without a savepoint; if the bulk part fails (a twin
+    committed by another process, say), everything is rolled back and settled again."""
+    for national in ("7071111111", "7072222222"):
+        add_subscriber(db, national)
+    agent = services.add_agent(db, services.NewAgent("BU", "B", "osmp", "long-enough"), actor="t")
+    seen: list[bool] = []
+    real = services.settle_batch
+
+    def recording(*args: Any, bulk_savepoint: bool = True) -> list[Answer | BaseException]:
+        seen.append(bulk_savepoint)
+        return real(*args, bulk_savepoint=bulk_savepoint)
+
+    def twin_committed(*args: object, **kwargs: object) -> None:
+        raise sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(services, "settle_batch", recording)
+    monkeypatch.setattr(SqlAgentRepository, "insert_payments", twin_committed)
+    batcher = services.PayBatcher(db, gather=5.0, min_batch=2)
+    futures = [
+        batcher.submit(agent, call("1", "7071111111")),
+        batcher.submit(agent, call("2", "7072222222")),
+    ]
+    answers = [f.result(timeout=30) for f in futures]
+    assert seen == [False, True]
+    assert all(isinstance(a.prv_txn, int) for a in answers)
     assert _credited(db) == {"+77071111111": 20000, "+77072222222": 20000}
     assert audit_ledger(db).ok

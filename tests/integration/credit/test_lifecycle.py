@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from abonent.bootstrap import Container
 from abonent.core.clock import FrozenClock
 from abonent.core.money import tenge
 from abonent.credit.domain import CreditStatus
@@ -160,4 +161,43 @@ def test_received_transfer_repays_the_credit_first(db: Database, clock: FrozenCl
     credit = current_credit(db, A)
     assert credit is None  # 950 ₸ arrived; 525 ₸ repaid at once
     assert balance(db, A) == tenge(600 + 950 - 525)
+    assert audit_ledger(db).ok
+
+
+def test_spend_on_services_counts_towards_the_tiers(db: Database, clock: FrozenClock) -> None:
+    """A long-standing subscriber living off an old, large top-up is offered the tiers that
+    the month's spend earns, not only what this month's small top-up would."""
+    from abonent.credit.services import offer
+
+    make_veteran(db, clock, A, balance=tenge(5000))
+    clock.advance(days=400)  # the big top-up is now more than 30 days old
+    agent_top_up(db, A, tenge(100))  # this month's only top-up
+    assert [t.amount for t in offer(db, A).tiers] == [tenge(500)]
+
+    spend(db, A, tenge(3000), "usage-1")
+    assert [t.amount for t in offer(db, A).tiers] == [
+        tenge(500),
+        tenge(1000),
+        tenge(1500),
+        tenge(2000),
+    ]
+
+
+def test_the_servers_scheduler_runs_the_deadlines(
+    container: Container, db: Database, clock: FrozenClock
+) -> None:
+    """Deadlines are a due job: ``abonent serve``'s scheduler (and ``jobs run-due``) run them."""
+    from abonent.charging.jobs import run_due
+
+    channel = make_channel(db)
+    make_veteran(db, clock, A, balance=0)
+    agent_top_up(db, A, tenge(10))
+    run_steps(Phone(channel, A), "*141#", ["1", "1"])
+    clock.advance(days=1)
+    assert "trust credit: 0 past their deadline debited, 0 barred" in run_due(container)
+
+    clock.advance(days=2)
+    assert "trust credit: 1 past their deadline debited, 1 barred" in run_due(container)
+    assert (balance(db, A), status(db, A)) == (tenge(10) - tenge(25), "barred")
+    assert "trust credit: 0 past their deadline debited, 0 barred" in run_due(container)
     assert audit_ledger(db).ok

@@ -7,13 +7,13 @@ import pytest
 from abonent.core.errors import IdempotencyConflict, InsufficientFunds, NotFound
 from abonent.db.uow import Database
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import transfer_request
+from abonent.ledger.domain import TransactionRequest, transfer_request
 from tests.factories import floored_account, system_account
 
 pytestmark = pytest.mark.storage
 
 
-def _transfer(src: int, dst: int, amount: int, key: str) -> ledger.TransactionRequest:
+def _transfer(src: int, dst: int, amount: int, key: str) -> TransactionRequest:
     return transfer_request(
         kind="test",
         source="tests",

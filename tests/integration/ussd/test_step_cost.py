@@ -85,3 +85,27 @@ def test_a_steps_reads_share_one_unit_of_work_until_a_write(db: Database) -> Non
             assert fresh.connection.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         step.release()
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements run on ``db`` while the block runs."""
+    seen: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", keep)
+
+
+def test_a_credit_refused_for_tenure_does_not_sum_the_months_activity(db: Database) -> None:
+    new_subscriber(db, A, balance=tenge(1000))
+    phone = Phone(make_channel(db), A)
+    with statements(db) as seen:
+        assert phone.dial("*141#").startswith("END Услуга доступна через 60 дн.")
+    assert seen, "the offer was read"
+    assert not [s for s in seen if "payments" in s or "postings" in s]

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from urllib.parse import parse_qsl
 
 import pytest
 
+from abonent.agents.asgi import parse_pairs
 from abonent.agents.domain import AgentCallError, Answer, Command, Dialect, Outcome
 from abonent.agents.protocols import clean_text, parse_call, render, result_code
 
@@ -121,3 +123,25 @@ def test_answers_are_well_formed_whatever_is_echoed() -> None:
 def test_kaspi_sum_is_a_number_with_two_decimals() -> None:
     body, _ = render(Dialect.KASPI, "1", Answer(Outcome.OK, prv_txn=3, amount=20000))
     assert b'"sum":200.00' in body and b'"prv_txn_id":3' in body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "command=pay&txn_id=1&sum=200.00",
+        "a&&b=&=c&d=1=2",
+        "account=%37%30&sum=1+2",
+        "x=%D0%B9&y=%2B",
+        "name",
+        "&",
+        "a=1&a=2",
+    ],
+)
+def test_the_quick_parameter_parser_agrees_with_parse_qsl(text: str) -> None:
+    assert parse_pairs(text) == parse_qsl(text, keep_blank_values=True, errors="strict")
+
+
+def test_the_quick_parameter_parser_refuses_bad_utf8_like_parse_qsl() -> None:
+    with pytest.raises(UnicodeDecodeError):
+        parse_pairs("x=%FF")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -216,3 +217,27 @@ def test_available_is_what_the_floor_still_allows() -> None:
     assert Account(1, "a", "subscriber_main", 300, 0).available == 300
     assert Account(1, "a", "subscriber_main", 300, -1000).available == 1300
     assert Account(1, "a", "revenue", -300, None).available is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 9), st.integers(-(10**6), 10**6).filter(bool)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.one_of(st.none(), st.integers(1, 10**9)),
+)
+def test_fingerprint_is_sha256_of_kind_sorted_legs_and_reversal_target(
+    legs: list[tuple[int, int]], reverses_id: int | None
+) -> None:
+    # The fast paths (two legs compared, not sorted) must hash exactly the documented text.
+    balancing = -sum(m for _, m in legs)
+    postings = [*legs, (10, balancing)] if balancing else [*legs, (10, 1), (11, -1)]
+    text = ",".join(f"{a}:{m}" for a, m in sorted(postings))
+    expected = hashlib.sha256(f"test|{text}|{reverses_id or ''}".encode()).hexdigest()
+    assert request(*postings, reverses_id=reverses_id).fingerprint == expected
+
+
+def test_net_by_account_of_two_legs_on_one_account_is_empty() -> None:
+    assert request((4, 100), (4, -100)).net_by_account() == {}
+    assert list(request((9, -5), (2, 5)).net_by_account().items()) == [(2, 5), (9, -5)]

@@ -1,0 +1,131 @@
+"""``record_batch`` (bulk statements) must leave the ledger exactly as ``record`` one by one."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import sqlalchemy as sa
+
+from abonent.core.errors import IdempotencyConflict, InsufficientFunds
+from abonent.db.uow import Database
+from abonent.ledger import services as ledger
+from abonent.ledger.domain import TransactionRequest, transfer_request
+from abonent.ledger.tables import ledger_transactions
+from tests.factories import floored_account, system_account
+
+pytestmark = pytest.mark.storage
+
+
+def _transfer(src: int, dst: int, amount: int, key: str, source: str) -> TransactionRequest:
+    return transfer_request(
+        kind="test",
+        source=source,
+        idempotency_key=key,
+        debit_account_id=src,
+        credit_account_id=dst,
+        amount=amount,
+    )
+
+
+def _balances(db: Database, ids: list[int]) -> list[int]:
+    with db.reading() as uow:
+        found = uow.ledger.accounts_by_id(ids)
+    return [found[i].balance for i in ids]
+
+
+def _wallets(db: Database, prefix: str, funding: int) -> list[int]:
+    wallets = [floored_account(db, f"{prefix}{i}") for i in range(5)]
+    for wallet in wallets:
+        ledger.post(db, _transfer(funding, wallet, 1_000, f"fund-{prefix}-{wallet}", "fund"))
+    return wallets
+
+
+def test_batch_gives_the_same_ledger_as_recording_one_by_one(db: Database) -> None:
+    # Given two identical sets of floored wallets, funded alike
+    funding = system_account(db)
+    batched, single = _wallets(db, "b", funding), _wallets(db, "s", funding)
+    rng = random.Random(7)
+    moves = [(*rng.sample(range(5), 2), rng.randint(1, 700)) for _ in range(60)]
+    keys = [f"k{n}" for n in range(60)]
+    moves.append(moves[3])  # the same key twice: the second is a replay
+    keys.append(keys[3])
+
+    # When the same transfers go through record_batch on one set and record on the other
+    requests = [
+        _transfer(batched[a], batched[b], amount, key, "batch")
+        for key, (a, b, amount) in zip(keys, moves, strict=True)
+    ]
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(uow, requests)
+        uow.commit()
+    single_posted: list[bool] = []
+    for n, (key, (a, b, amount)) in enumerate(zip(keys, moves, strict=True)):
+        try:
+            posted = ledger.post(db, _transfer(single[a], single[b], amount, key, "single"))
+            single_posted.append(True)
+        except InsufficientFunds:
+            single_posted.append(False)
+        else:
+            assert posted.replayed == (n == len(moves) - 1)
+
+    # Then the same lines are posted (or refused), the balances match, and each stored
+    # transaction holds its own request's key and legs
+    assert [o.posted for o in outcomes][:-1] == single_posted[:-1]
+    assert outcomes[-1].replayed
+    assert any(not p for p in single_posted)  # the run did reach a floor
+    assert _balances(db, batched) == _balances(db, single)
+    ids = [o.transaction_id for o in outcomes if o.transaction_id is not None and o.posted]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    with db.reading() as uow:
+        for outcome in outcomes:
+            if outcome.posted:
+                assert outcome.transaction_id is not None
+                stored = uow.ledger.transaction(outcome.transaction_id)
+                assert stored is not None
+                assert stored.idempotency_key == outcome.request.idempotency_key
+                assert stored.postings == outcome.request.postings
+                assert stored.fingerprint == outcome.request.fingerprint
+    assert ledger.audit_ledger(db).ok
+
+
+def test_batch_replays_stored_keys_and_refuses_conflicting_ones(db: Database) -> None:
+    funding = system_account(db)
+    wallet = floored_account(db, "w")
+    ledger.post(db, _transfer(funding, wallet, 500, "k1", "tests"))
+    ledger.post(db, _transfer(funding, wallet, 500, "k2", "tests"))
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(
+            uow,
+            [
+                _transfer(funding, wallet, 500, "k1", "tests"),  # the same request again
+                _transfer(funding, wallet, 999, "k2", "tests"),  # the key with another amount
+                _transfer(funding, wallet, 100, "k3", "tests"),
+            ],
+        )
+        uow.commit()
+    assert outcomes[0].replayed and not outcomes[0].posted
+    assert isinstance(outcomes[1].error, IdempotencyConflict)
+    assert outcomes[2].posted
+    assert _balances(db, [wallet]) == [1_100]
+    assert ledger.audit_ledger(db).ok
+
+
+def test_an_abandoned_batch_leaves_nothing_and_the_next_one_posts(db: Database) -> None:
+    funding = system_account(db)
+    wallet = floored_account(db, "w")
+    requests = [_transfer(funding, wallet, 10, f"k{i}", "tests") for i in range(5)]
+    with db.uow() as uow:
+        assert all(o.posted for o in ledger.record_batch(uow, requests))
+        # not committed: the unit of work rolls back
+    with db.reading() as uow:
+        count = uow.connection.execute(
+            sa.select(sa.func.count()).select_from(ledger_transactions)
+        ).scalar_one()
+    assert count == 0
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(uow, requests)
+        uow.commit()
+    assert all(o.posted for o in outcomes)
+    assert _balances(db, [wallet]) == [50]
+    assert ledger.audit_ledger(db).ok
