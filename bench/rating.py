@@ -106,6 +106,11 @@ def bench_rating(
         "rates in Python while the server writes and commits the other's chunk.",
         "checked: stored records = rated, a repeated batch is all duplicates, `audit_ledger` "
         "passed.",
+        "PostgreSQL rating (2026-11-22): ≈ 40 µs of this process's CPU a record plus ≈ 27-31 "
+        "µs of the PostgreSQL server's. The two lanes are threads of one process (one GIL) "
+        "and meet at the revenue account's row, locked from the chunk's ledger posting to its "
+        "commit (the COPY of the usage rows comes after the posting, as the rows carry the "
+        "transaction ids), so they overlap less than the two cores would allow.",
     ]
     common.print_report(report)
     if write:
