@@ -29,8 +29,7 @@ from abonent.db.uow import Database
 from abonent.ledger.domain import AccountKind, system_account_code
 from abonent.ledger.services import audit_ledger
 from abonent.ledger.tables import accounts, ledger_transactions, postings
-from abonent.subscribers.tables import subscribers
-from bench import common
+from bench import common, seeding
 
 TARGET_SECONDS = common.Target(30, "s", at_least=False)
 MONTH = Month(2026, 1)
@@ -144,41 +143,14 @@ def _load(engine: sa.Engine, count: int) -> None:
     for first in range(0, count, LOAD_CHUNK):
         numbers = range(first, min(first + LOAD_CHUNK, count))
         with engine.begin() as conn:
-            ids = (
-                conn.execute(
-                    accounts.insert().returning(accounts.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "code": f"subscriber:+7707{n:07d}:main",
-                            "kind": AccountKind.SUBSCRIBER_MAIN,
-                            "balance": -(FEE + USAGE),
-                            "floor": -10_000_000,
-                            "created_at": at,
-                        }
-                        for n in numbers
-                    ],
-                )
-                .scalars()
-                .all()
-            )
-            conn.execute(
-                subscribers.insert(),
-                [
-                    {
-                        "msisdn": f"+7707{n:07d}",
-                        "name": "Bench Postpaid",
-                        "iin": None,
-                        "language": "ru",
-                        "payment_type": "postpaid",
-                        "status": "active",
-                        "brand_code": "tele2",
-                        "account_id": aid,
-                        "email": None,
-                        "created_at": at,
-                        "status_changed_at": at,
-                    }
-                    for n, aid in zip(numbers, ids, strict=True)
-                ],
+            ids, _ = seeding.insert_numbers(
+                conn,
+                numbers,
+                balance_of=lambda n: -(FEE + USAGE),
+                floor=-10_000_000,
+                at=at,
+                payment_type="postpaid",
+                name="Bench Postpaid",
             )
             transactions = []
             for n, _aid in zip(numbers, ids, strict=True):

@@ -32,14 +32,10 @@ from abonent.db.uow import Database
 from abonent.ledger.tables import accounts, ledger_transactions, postings
 from abonent.settings import Settings
 from abonent.subscribers.tables import subscribers
-from bench import common
+from bench import common, seeding
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 CHUNK = 20_000
-
-
-def _msisdn(i: int) -> str:
-    return f"+7707{i:07d}"
 
 
 def seed(url: str, subscriber_count: int, posting_count: int, progress: Progress) -> None:
@@ -129,7 +125,7 @@ def seed(url: str, subscriber_count: int, posting_count: int, progress: Progress
             account_rows.append(
                 {
                     "id": account_id,
-                    "code": f"subscriber:{_msisdn(i)}:main",
+                    "code": f"subscriber:{seeding.msisdn(i)}:main",
                     "kind": "subscriber_main",
                     "balance": balance,
                     "floor": 0,
@@ -139,7 +135,7 @@ def seed(url: str, subscriber_count: int, posting_count: int, progress: Progress
             subscriber_rows.append(
                 {
                     "id": 1 + i,
-                    "msisdn": _msisdn(i),
+                    "msisdn": seeding.msisdn(i),
                     "name": f"Абонент {i}",
                     "iin": None,
                     "language": "ru",
@@ -205,7 +201,7 @@ def measure(
                 Session(
                     id_hash=token_hash(token),
                     subscriber_id=1 + i,
-                    msisdn=_msisdn(i),
+                    msisdn=seeding.msisdn(i),
                     kind="web",
                     created_at=NOW,
                     last_seen_at=NOW,
@@ -231,7 +227,7 @@ def measure(
                 raise common.BenchError(f"dashboard failed: {page.status_code}")
             began = time.perf_counter()
             api = client.get(
-                f"/api/v1/subscribers/{_msisdn(i)[2:]}",
+                f"/api/v1/subscribers/{seeding.msisdn(i)[2:]}",
                 headers={"Authorization": f"Bearer {tokens[i]}"},
             )
             times["api"].append(time.perf_counter() - began)

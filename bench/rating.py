@@ -29,11 +29,8 @@ from abonent.charging.tables import subscriptions, usage_records
 from abonent.core.clock import FrozenClock
 from abonent.db.engine import create_engine
 from abonent.db.uow import Database
-from abonent.ledger.domain import AccountKind, system_account_code
 from abonent.ledger.services import audit_ledger
-from abonent.ledger.tables import accounts, ledger_transactions, postings
-from abonent.subscribers.tables import subscribers
-from bench import common
+from bench import common, seeding
 
 CATALOGUE = """\
 version: "bench"
@@ -123,18 +120,20 @@ def bench_rating(
 
 def _records(count: int, numbers: int) -> Iterator[UsageRecord]:
     for i in range(count):
-        caller = f"+7707{i % numbers:07d}"
+        caller = seeding.msisdn(i % numbers)
         at = START + timedelta(seconds=i % 86_400)
         kind = i % 20
         if kind < 12:
-            callee = f"+7707{(i * 7 + 1) % numbers:07d}" if kind % 2 else f"+7777{i % 9999999:07d}"
+            callee = (
+                seeding.msisdn((i * 7 + 1) % numbers) if kind % 2 else f"+7777{i % 9999999:07d}"
+            )
             yield UsageRecord(f"r{i}", "call", caller, callee, at, duration_seconds=30 + i % 200)
         elif kind < 16:
             yield UsageRecord(f"r{i}", "sms", caller, f"+7701{i % 9999999:07d}", at)
         elif kind < 19:
             yield UsageRecord(f"r{i}", "data", caller, "", at, volume_bytes=(i % 5000) * 1024 + 17)
         else:
-            payer = f"+7707{(i * 3 + 5) % numbers:07d}"
+            payer = seeding.msisdn((i * 3 + 5) % numbers)
             yield UsageRecord(f"r{i}", "collect_call", caller, payer, at, duration_seconds=75)
 
 
@@ -209,78 +208,17 @@ def _measure(report: common.Report, url: str, database: str, count: int, numbers
 def _load(engine: sa.Engine, count: int) -> None:
     at = START - timedelta(days=1)
     with engine.begin() as conn:
-        opening = conn.execute(
-            accounts.insert().returning(accounts.c.id),
-            {
-                "code": system_account_code(AccountKind.OPENING_BALANCE, "bench"),
-                "kind": AccountKind.OPENING_BALANCE,
-                "balance": -BALANCE * count,
-                "floor": None,
-                "created_at": at,
-            },
-        ).scalar_one()
-        txn = conn.execute(
-            ledger_transactions.insert().returning(ledger_transactions.c.id),
-            {
-                "kind": "opening_balance",
-                "source": "bench",
-                "idempotency_key": "opening",
-                "reference": "bench",
-                "fingerprint": "bench",
-                "reverses_id": None,
-                "created_at": at,
-            },
-        ).scalar_one()
-        conn.execute(
-            postings.insert(),
-            {"transaction_id": txn, "account_id": opening, "amount": -BALANCE * count},
-        )
+        opening = seeding.insert_opening(conn, BALANCE * count, at)
     for first in range(0, count, LOAD_CHUNK):
         numbers = range(first, min(first + LOAD_CHUNK, count))
         with engine.begin() as conn:
-            ids = (
-                conn.execute(
-                    accounts.insert().returning(accounts.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "code": f"subscriber:+7707{n:07d}:main",
-                            "kind": AccountKind.SUBSCRIBER_MAIN,
-                            "balance": BALANCE,
-                            "floor": 0,
-                            "created_at": at,
-                        }
-                        for n in numbers
-                    ],
-                )
-                .scalars()
-                .all()
-            )
-            conn.execute(
-                postings.insert(),
-                [{"transaction_id": txn, "account_id": aid, "amount": BALANCE} for aid in ids],
-            )
-            subscriber_ids = (
-                conn.execute(
-                    subscribers.insert().returning(subscribers.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "msisdn": f"+7707{n:07d}",
-                            "name": "Bench",
-                            "iin": None,
-                            "language": "ru",
-                            "payment_type": "prepaid",
-                            "status": "active",
-                            "brand_code": "tele2",
-                            "account_id": aid,
-                            "email": None,
-                            "created_at": at,
-                            "status_changed_at": at,
-                        }
-                        for n, aid in zip(numbers, ids, strict=True)
-                    ],
-                )
-                .scalars()
-                .all()
+            _, subscriber_ids = seeding.insert_numbers(
+                conn,
+                numbers,
+                balance_of=lambda n: BALANCE,
+                floor=0,
+                at=at,
+                opening_transaction=opening,
             )
             conn.execute(
                 subscriptions.insert(),

@@ -28,11 +28,9 @@ from abonent.charging.tables import subscriptions
 from abonent.core.clock import FrozenClock
 from abonent.db.engine import create_engine
 from abonent.db.uow import Database
-from abonent.ledger.domain import AccountKind, system_account_code
 from abonent.ledger.services import audit_ledger
-from abonent.ledger.tables import accounts, ledger_transactions, postings
-from abonent.subscribers.tables import subscribers
-from bench import common
+from abonent.ledger.tables import ledger_transactions
+from bench import common, seeding
 
 CATALOGUE = """\
 version: "bench"
@@ -177,81 +175,18 @@ def _load(engine: sa.Engine, count: int) -> None:
     at = DUE - timedelta(days=1)
     balances = [POOR if n % POOR_EVERY == 0 else RICH for n in range(count)]
     with engine.begin() as conn:
-        opening = conn.execute(
-            accounts.insert().returning(accounts.c.id),
-            {
-                "code": system_account_code(AccountKind.OPENING_BALANCE, "bench"),
-                "kind": AccountKind.OPENING_BALANCE,
-                "balance": -sum(balances),
-                "floor": None,
-                "created_at": at,
-            },
-        ).scalar_one()
-        txn = conn.execute(
-            ledger_transactions.insert().returning(ledger_transactions.c.id),
-            {
-                "kind": "opening_balance",
-                "source": "bench",
-                "idempotency_key": "opening",
-                "reference": "bench opening balances",
-                "fingerprint": "bench",
-                "reverses_id": None,
-                "created_at": at,
-            },
-        ).scalar_one()
-        conn.execute(
-            postings.insert(),
-            {"transaction_id": txn, "account_id": opening, "amount": -sum(balances)},
-        )
+        opening = seeding.insert_opening(conn, sum(balances), at)
     for first in range(0, count, LOAD_CHUNK):
         numbers = range(first, min(first + LOAD_CHUNK, count))
         with engine.begin() as conn:
-            ids = (
-                conn.execute(
-                    accounts.insert().returning(accounts.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "code": f"subscriber:+7707{n:07d}:main",
-                            "kind": AccountKind.SUBSCRIBER_MAIN,
-                            "balance": balances[n],
-                            "floor": 0,
-                            "created_at": at,
-                        }
-                        for n in numbers
-                    ],
-                )
-                .scalars()
-                .all()
-            )
-            conn.execute(
-                postings.insert(),
-                [
-                    {"transaction_id": txn, "account_id": aid, "amount": balances[n]}
-                    for n, aid in zip(numbers, ids, strict=True)
-                ],
-            )
-            subscriber_ids = (
-                conn.execute(
-                    subscribers.insert().returning(subscribers.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "msisdn": f"+7707{n:07d}",
-                            "name": "Bench Prepaid",
-                            "iin": None,
-                            "language": "ru",
-                            "payment_type": "prepaid",
-                            "status": "active",
-                            "brand_code": "tele2",
-                            "account_id": aid,
-                            "email": None,
-                            "created_at": at,
-                            "status_changed_at": at,
-                        }
-                        for n, aid in zip(numbers, ids, strict=True)
-                    ],
-                )
-                .scalars()
-                .all()
+            _, subscriber_ids = seeding.insert_numbers(
+                conn,
+                numbers,
+                balance_of=balances.__getitem__,
+                floor=0,
+                at=at,
+                name="Bench Prepaid",
+                opening_transaction=opening,
             )
             conn.execute(
                 subscriptions.insert(),

@@ -75,9 +75,9 @@ DUE_JOBS: list[tuple[str, DueJob]] = [
 def _deliver_sms(container: Container) -> str:
     from abonent.sms.adapters import SmsAdapter, build_adapter
     from abonent.sms.services import deliver_pending
-    from abonent.ussd.config import ChannelSettings
+    from abonent.ussd.config import channel_settings_of
 
-    settings = ChannelSettings()
+    settings = channel_settings_of(container)
     adapter = container.extras.get("sms_adapter")
     if adapter is None:
         adapter = container.extras["sms_adapter"] = build_adapter(settings)

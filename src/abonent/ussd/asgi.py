@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from abonent.bootstrap import Container
 from abonent.db.engine import is_sqlite
-from abonent.ussd.config import ChannelSettings
+from abonent.ussd.config import ChannelSettings, channel_settings_of
 from abonent.ussd.services import UssdChannel, UssdRequest, handle, reads_only
 from abonent.ussd.sessions import SessionStore
 from abonent.web.fastpaths import read_body
@@ -37,10 +37,7 @@ def channel_of(container: Container) -> UssdChannel:
     """The USSD channel of this container, built once (settings, session store)."""
     channel = container.extras.get("ussd_channel")
     if not isinstance(channel, UssdChannel):
-        settings = container.extras.get("channel_settings")
-        if not isinstance(settings, ChannelSettings):
-            settings = ChannelSettings()
-            container.extras["channel_settings"] = settings
+        settings = channel_settings_of(container)
         channel = UssdChannel(
             db=container.db,
             settings=settings,

@@ -6,7 +6,7 @@ nested JSON: ``ABONENT_TRANSFER_RULES='{"daily_count": 10}'``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from abonent.credit.domain import CreditRules
 from abonent.messaging.domain import MessagingRules
 from abonent.transfers.domain import TransferRules
+
+if TYPE_CHECKING:
+    from abonent.bootstrap import Container
 
 
 class ChannelSettings(BaseSettings):
@@ -45,3 +48,12 @@ class ChannelSettings(BaseSettings):
     credit_rules: CreditRules = Field(default_factory=CreditRules)
     transfer_rules: TransferRules = Field(default_factory=TransferRules)
     messaging_rules: MessagingRules = Field(default_factory=MessagingRules)
+
+
+def channel_settings_of(container: Container) -> ChannelSettings:
+    """The container's channel settings, read from the environment once (tests put their own
+    in ``container.extras["channel_settings"]``)."""
+    found = container.extras.get("channel_settings")
+    if not isinstance(found, ChannelSettings):
+        found = container.extras["channel_settings"] = ChannelSettings()
+    return found

@@ -30,7 +30,6 @@ class AbonentApp(FastAPI):
 
     def __init__(self, *, metrics: Metrics, fast_paths: Sequence[FastPath], **kwargs: Any):
         super().__init__(**kwargs)
-        self.metrics = metrics
         self.front = MetricsMiddleware(FastPaths(super().__call__, fast_paths), metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
