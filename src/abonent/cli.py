@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import exc as sa_exc
 
+from abonent.cli_registry import FeatureCommands
 from abonent.cli_support import console, container, err_console
 from abonent.core.errors import AbonentError, StorageUnavailable, ValidationError
 from abonent.db.uow import STORAGE_ERRORS
@@ -130,21 +131,19 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-_registered = False
+_feature_commands: FeatureCommands | None = None
 
 
-def _register_feature_commands() -> None:
-    global _registered
-    if not _registered:
-        from abonent import cli_registry
-
-        cli_registry.register(app, bench_app)
-        _registered = True
+def _register_feature_commands(args: list[str]) -> None:
+    global _feature_commands
+    if _feature_commands is None:
+        _feature_commands = FeatureCommands(app, bench_app)
+    _feature_commands.mount_for(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and turn every failure into one line and an exit code."""
-    _register_feature_commands()
+    _register_feature_commands(sys.argv[1:] if argv is None else argv)
     try:
         # Without standalone mode click returns (not raises) the code of ``typer.Exit(n)``.
         outcome = app(args=argv, standalone_mode=False)

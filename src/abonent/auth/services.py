@@ -6,6 +6,7 @@ count, a failed login for throttling) are committed before the error is raised.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,8 +37,15 @@ from abonent.outbox.repository import enqueue_sms
 from abonent.subscribers.domain import Language, Subscriber, SubscriberStatus
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the number is unknown, so both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash("abonent-dummy-password-for-timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the number is unknown, so both paths cost one argon2 verification
+    (made on first use: hashing at import would slow every command's start-up)."""
+    return _hasher.hash("abonent-dummy-password-for-timing")
+
+
 SMS_SENDER = "Abonent"
 
 _CODE_SMS = {
@@ -198,7 +206,7 @@ def login_with_password(
     with db.reading() as uow:
         subscriber = uow.subscribers.by_msisdn(msisdn)
         stored = _repo(uow).password_hash(subscriber.id) if subscriber else None
-    if not _verify(stored or _DUMMY_HASH, password) or stored is None:
+    if not _verify(stored or _dummy_hash(), password) or stored is None:
         _record_failure(db, msisdn, client)
         raise AuthenticationFailed("wrong number, password or code")
     return _open_session(db, msisdn, client, policy, kind=kind)

@@ -9,7 +9,6 @@ import typer
 
 from abonent.bills import services
 from abonent.bills.domain import parse_month
-from abonent.bills.rendering import bill_pdf
 from abonent.cli_support import actor, console, container
 from abonent.core.money import format_tenge
 
@@ -71,6 +70,8 @@ def pdf(
     out: Annotated[Path, typer.Option("--out", help="Where to write the PDF")],
 ) -> None:
     """Write a bill as PDF."""
+    from abonent.bills.rendering import bill_pdf  # fpdf is slow to import
+
     c = container()
     bill = services.bill_for_month(c.db, msisdn, parse_month(month))
     s = c.settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import secrets
 from typing import Annotated
 
@@ -25,7 +26,14 @@ from abonent.db.uow import Database
 from abonent.web.app import container_of
 
 _hasher = PasswordHasher()
-_DUMMY = _hasher.hash("staff-dummy-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown names so both paths cost the same (made on first use)."""
+    return _hasher.hash("staff-dummy-password")
+
+
 router = APIRouter(prefix="/staff", include_in_schema=False)
 support_app = typer.Typer(help="Support chat: waiting threads and answers.", no_args_is_help=True)
 staff_app = typer.Typer(help="Support staff accounts.", no_args_is_help=True)
@@ -55,7 +63,7 @@ def check_staff(db: Database, name: str, password: str) -> bool:
             select(staff_users.c.password_hash).where(staff_users.c.name == name)
         ).scalar_one_or_none()
     try:
-        ok: bool = _hasher.verify(str(stored) if stored else _DUMMY, password)
+        ok: bool = _hasher.verify(str(stored) if stored else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     return ok and stored is not None

@@ -18,7 +18,6 @@ from abonent.ledger.domain import AccountKind, transfer_request
 from abonent.settings import Settings
 from abonent.statements.domain import ShortStatement, check_period, full_csv, short_statement
 from abonent.statements.email import TOPIC, email_payload
-from abonent.statements.pdf import render_pdf
 from abonent.statements.repository import SqlStatementRepository
 from abonent.subscribers.domain import Subscriber, clean_email
 from abonent.subscribers.services import system_account
@@ -134,6 +133,8 @@ def _order(
         money = repo.money(subscriber.account_id, period_from, period_to)
         summary = short_statement(subscriber.msisdn, period_from, period_to, usage, money)
         csv_text = full_csv(usage, money)
+        from abonent.statements.pdf import render_pdf  # fpdf is slow to import
+
         pdf = render_pdf(
             summary,
             usage,
