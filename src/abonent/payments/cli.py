@@ -31,6 +31,7 @@ def redirect(
     table.add_row("moved", f"{format_tenge(report.moved)} ₸")
     table.add_row("not moved (already spent)", f"{format_tenge(report.not_moved)} ₸")
     table.add_row("new receipt", report.new_receipt)
+    table.add_row("return receipt", report.return_receipt)
     console.print(table)
     if report.not_moved:
         console.print(

@@ -3,8 +3,9 @@
 The move is a reversal of (part of) the original credit back to the channel's clearing account
 and a new top-up of the same part to the right number, in one database transaction. Only what
 the wrong number still holds is moved (its balance, never its credit limit); the rest is
-reported. The original payment becomes ``redirected`` (so it is moved at most once), an audit
-row records who did it and why, and both numbers get an SMS.
+reported. The original payment becomes ``redirected`` (so it is moved at most once) and gets a
+return receipt for the part moved (the new payment gets its own sale receipt), an audit row
+records who did it and why, and both numbers get an SMS.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from abonent.outbox.repository import enqueue_sms
 from abonent.payments.domain import Channel, PaymentStatus, TopUpRequest
 from abonent.payments.services import SMS_SENDER, credit_topup, payments_of
 from abonent.payments.status import RECEIPT
+from abonent.receipts.services import issue_return_receipt
 from abonent.subscribers.domain import Language
 
 SOURCE = "correction"
@@ -54,6 +56,7 @@ class RedirectReport:
     not_moved: Tiyn  # what the wrong number had already spent
     new_receipt: str
     reversal_transaction_id: int
+    return_receipt: str  # the fiscal return receipt of the part moved off the mistaken payment
 
 
 def redirect_payment(
@@ -114,6 +117,13 @@ def redirect_payment(
                     actor=actor,
                 ),
             )
+            returned = issue_return_receipt(
+                uow,
+                payment.id,
+                amount=moved,
+                reason=f"redirected to {masked(target)}: {reason}"[:200],
+                key=f"redirect:{receipt}",
+            )
             payments.set_status(payment.id, PaymentStatus.REDIRECTED)
             enqueue_sms(
                 uow.outbox,
@@ -133,6 +143,7 @@ def redirect_payment(
                 not_moved=payment.amount - moved,
                 new_receipt=credited.receipt_number,
                 reversal_transaction_id=reversal.id,
+                return_receipt=returned.number,
             )
             uow.audit.record(
                 at=now,
@@ -146,6 +157,7 @@ def redirect_payment(
                     "moved": moved,
                     "not_moved": report.not_moved,
                     "new_receipt": credited.receipt_number,
+                    "return_receipt": returned.number,
                     "reason": reason,
                 },
                 transaction_id=reversal.id,
