@@ -213,27 +213,30 @@ def _notes(workers: int) -> list[str]:
         "answers well-formed check and pay requests of known agents in the event loop: a check "
         "is one SELECT on a dedicated autocommit connection; pays are group-committed by a "
         "writer thread per process (one transaction per batch; on SQLite the processes take "
-        "turns at the one writer), the new pays for distinct numbers with bulk statements "
-        "(one ledger batch, one INSERT per table, each top-up hook once per batch: one query "
-        "to find the numbers that concern it); repeats and a number twice in a batch go one by "
-        "one in savepoints.",
+        "turns at the one writer), the new pays in rounds of distinct numbers (a number paid "
+        "twice in a batch is in the second round), each round with bulk statements on the "
+        "driver (one ledger batch, one INSERT per table, each top-up hook once per round: one "
+        "query to find the numbers that concern it; on PostgreSQL whole columns as arrays, and "
+        "the rows only written go out together in one pipeline); repeats go one by one in "
+        "savepoints.",
         "CPU per payment: user + system time of the server processes (and, on PostgreSQL, of "
         "the PostgreSQL server's processes) over the run divided by the payments acknowledged; "
         "it includes the `check` and the HTTP handling of both requests, and is steadier than "
         "payments/s on a shared machine. 2 cores ÷ that figure is the rate the server could "
         "reach with both cores to itself.",
-        "Where the server's time goes (py-spy samples, 2026-11-22, SQLite, 16 agents): 57 % "
-        "in the pay batcher's thread (the batch's ~15 SQLAlchemy statements and their bind "
-        "processing, the top-up hooks' queries; a quarter of it waiting in the commit's "
-        "fsync), 12 % in the event loop's HTTP handling and checks, the rest the loop "
-        "waiting. One process is bound by one core (the GIL): at 500-570 µs a payment that is "
-        "at most ~1,900 payments/s; two processes measured worse (870-1,120/s: smaller "
-        "batches, and pages re-read across processes that take turns at SQLite's writer). On "
-        "PostgreSQL ≈ 1,000 µs of server Python plus ≈ 600 µs of PostgreSQL a payment, ~20 "
-        "round trips a batch, and batches queue on the agents' clearing-account rows. "
-        "Reaching the targets needs the batch written with raw driver statements (as the "
-        "ledger and rating now are) and the clearing accounts' credit moved off the hot row "
-        "(e.g. sharded sub-accounts).",
+        "Where the server's time goes (py-spy samples, 2026-11-22 05:30, SQLite, 16 agents, "
+        "a busy machine): two thirds of the busy samples in the pay batcher's thread (a third "
+        "of those in SQLite itself inserting the rows with their indexes, the top-up hooks of "
+        "receipts, renewal retry, trust credit and auto top-up about a quarter, the ledger "
+        "batch a tenth), a third in the event loop (uvicorn writes each answer's head and body "
+        "in two send() calls: a quarter of the loop's samples; the check's SELECT a fifth). "
+        "One process is bound by one core (the GIL); two processes measured worse (870-1,120/s "
+        "in the previous session: smaller batches, and pages re-read across processes that "
+        "take turns at SQLite's writer). On PostgreSQL ~15 round trips a batch (pool ping, "
+        "BEGIN, 2 reads, the ledger's 5, the payments INSERT, 3 hook queries, the balances, "
+        "one pipeline of INSERTs, COMMIT), and batches queue on the agents' clearing-account "
+        "rows: moving that credit off the hot row (e.g. sharded sub-accounts) and one query "
+        "for all hooks would be next.",
     ]
 
 

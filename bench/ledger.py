@@ -118,16 +118,26 @@ def bench_ledger(
         "hooks and their queries are measured by their own benchmarks). µs CPU = user + system "
         "time of the benchmark process per transfer; on PostgreSQL the server's CPU is not in it. "
         "p50 / p99 = latency of one commit (of one transfer, or of one batch).",
-        "anatomy of one commit each on SQLite (profiled in process on 2026-11-22, quiet "
-        "machine): ≈ 320-350 µs wall per transfer = ≈ 130 µs user (Python ≈ 50-60 µs, "
-        "SQLite's four statements ≈ 35 µs, the rest in the commit) + ≈ 70 µs system (≈ 10 WAL "
-        "frames, each a header and a page write) + the wait for `fdatasync` "
-        "(`synchronous=FULL`, kept: the transfer must survive power loss). The frames: two "
-        "account rows, the transaction row and its two unique indexes ((source, key), and "
-        "reverses_id, where every NULL takes an entry too), the posting rows and the "
-        "postings' two indexes. Larger WAL checkpoint intervals made no difference. Left to "
-        "try: a partial unique index on reverses_id (one frame less; on SQLite it needs "
-        "ledger_transactions rebuilt, which five tables reference).",
+        "anatomy of one commit each on SQLite (profiled in process on 2026-11-22): ≈ 300 µs "
+        "wall per transfer on a quiet machine = ≈ 120 µs user (Python ≈ 40 µs, the rest "
+        "SQLite's statements and commit) + ≈ 60 µs system (≈ 8.5 WAL frames a commit, each a "
+        "header and a page write) + the wait for `fdatasync` (`synchronous=FULL`, kept: the "
+        "transfer must survive power loss). The frames: two account rows, the transaction row "
+        "and its (source, key) index, the posting rows and the postings' two indexes; the "
+        "unique index on reverses_id holds only set values (it took a frame a commit for its "
+        "NULLs). 1 KiB pages instead of 4 KiB measured ≈ 10-20 µs less CPU a commit but are "
+        "not used: page size is database-wide and costs every scan and bulk load.",
+        "SQLite, several clients: the threads' writes take turns on one connection lent to "
+        "the holder of the writer gate. With a connection per thread each write began with an "
+        "emptied page cache (SQLite drops it when another connection wrote): ≈ 10 page reads "
+        "and ≈ 60 µs of CPU more a transfer than one client.",
+        "PostgreSQL batches: the stored-key check joins the batch's keys to the (source, key) "
+        "index (with `= ANY(…)` the planner could scan every stored transaction: 130-150 µs of "
+        "server CPU a transfer once the table held 40,000, ≈ 37 µs after); the transactions "
+        "and their postings go in with one statement and the balances with one more, while "
+        "the accounts' locks are held; when every account can bear all of the batch's debits "
+        "the lines are not checked one by one; `accounts` keeps half of each page free, so "
+        "most balance updates are HOT (no index entries).",
     ]
     common.print_report(report)
     if write:

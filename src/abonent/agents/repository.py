@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from datetime import datetime
 from typing import Any
@@ -15,16 +16,23 @@ from abonent.agents.tables import agent_payments, agents
 from abonent.core.errors import StorageUnavailable
 from abonent.core.money import Tiyn
 from abonent.db.uow import STORAGE_ERRORS, Database
+from abonent.payments.repository import insert_rows, read_rows
 
 _BY_KEY = select(agent_payments).where(
     agent_payments.c.agent_id == bindparam("agent_id"),
     agent_payments.c.txn_id == bindparam("txn_id"),
 )
-_BY_KEYS = select(agent_payments).where(
-    agent_payments.c.agent_id.in_(bindparam("agent_ids", expanding=True)),
-    agent_payments.c.txn_id.in_(bindparam("txn_ids", expanding=True)),
-)
 _INSERT = agent_payments.insert()
+_PAYMENT_COLUMNS = tuple(c.name for c in agent_payments.columns)
+_SQLITE_BY_KEYS = (
+    f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM agent_payments"  # noqa: S608
+    " WHERE agent_id IN (SELECT value FROM json_each(?))"
+    " AND txn_id IN (SELECT value FROM json_each(?))"
+)
+_PG_BY_KEYS = (
+    f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM agent_payments"  # noqa: S608
+    " WHERE agent_id = ANY(%s::bigint[]) AND txn_id = ANY(%s::varchar[])"
+)
 
 
 class SqlAgentRepository:
@@ -104,21 +112,25 @@ class SqlAgentRepository:
         return _payment(row) if row else None
 
     def payments_by_keys(self, keys: list[tuple[int, str]]) -> dict[tuple[int, str], AgentPayment]:
-        """The stored payments with these (agent id, txn_id) keys, in one query."""
+        """The stored payments with these (agent id, txn_id) keys, in one query (a group
+        commit's first statement: its text is fixed, its rows read on the driver)."""
         if not keys:
             return {}
-        rows = self.connection.execute(
-            _BY_KEYS,
-            {"agent_ids": sorted({a for a, _ in keys}), "txn_ids": sorted({t for _, t in keys})},
-        )
+        agent_ids = sorted({a for a, _ in keys})
+        txn_ids = sorted({t for _, t in keys})
+        params: tuple[object, ...]
+        if self.connection.dialect.name == "postgresql":
+            sql, params = _PG_BY_KEYS, (agent_ids, txn_ids)
+        else:
+            sql, params = _SQLITE_BY_KEYS, (json.dumps(agent_ids), json.dumps(txn_ids))
+        rows = read_rows(self.connection, agent_payments, _PAYMENT_COLUMNS, sql, params)
         wanted = set(keys)
-        found = (_payment(r) for r in rows)
+        found = (_payment_of(row) for row in rows)
         return {(p.agent_id, p.txn_id): p for p in found if (p.agent_id, p.txn_id) in wanted}
 
     def insert_payments(self, rows: list[dict[str, object]]) -> None:
         """Insert many payment rows (``insert_payment``'s columns) with one statement."""
-        if rows:
-            self.connection.execute(_INSERT, rows)
+        insert_rows(self.connection, agent_payments, rows)
 
     def set_status(self, payment_row_id: int, status: AgentPaymentStatus) -> None:
         self.connection.execute(
@@ -171,7 +183,12 @@ def _agent(row: sa.Row[tuple[object, ...]]) -> Agent:
 
 
 def _payment(row: sa.Row[tuple[object, ...]]) -> AgentPayment:
-    m = row._mapping
+    return _payment_of(tuple(row._mapping[name] for name in _PAYMENT_COLUMNS))
+
+
+def _payment_of(values: tuple[Any, ...]) -> AgentPayment:
+    """An agent payment from its row's values in ``_PAYMENT_COLUMNS`` order."""
+    m = dict(zip(_PAYMENT_COLUMNS, values, strict=True))
     return AgentPayment(
         id=int(m["id"]),
         agent_id=int(m["agent_id"]),

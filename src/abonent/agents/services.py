@@ -68,6 +68,7 @@ from abonent.payments.domain import (
     SubscriberClosed,
     TopUpRequest,
 )
+from abonent.payments.repository import deferred_inserts
 from abonent.payments.services import credit_topup, payments_of
 from abonent.subscribers.domain import SubscriberStatus, clean_name
 from abonent.subscribers.services import system_account
@@ -635,22 +636,25 @@ def settle_batch(
     """Every pay of a group commit, in the caller's unit of work; per pay its answer or error.
 
     1. One query finds the keys stored already: those pays replay (or conflict) at once.
-    2. The new pays for distinct numbers are credited together with bulk statements
-       (``payments.batch.credit_topups``) in one savepoint, with their agent rows.
-    3. The rest — a key or a number repeated inside the batch, or every pay of step 2 if its
-       savepoint failed (a twin committed by another process, say) — go one by one, each in
-       its own savepoint with replay-then-work, exactly like ``pay``.
+    2. The new pays are credited with bulk statements (``payments.batch.credit_topups``) in
+       rounds of distinct numbers: a number's first pay in the first round, its second in the
+       second, and so on, so each round sees the balances the one before left. Each round goes
+       in one savepoint, with its agent rows (even a round of one pay: with its statements on
+       the driver, the bulk path is the cheaper one).
+    3. The rest — a key repeated inside the batch, or every pay of a round whose savepoint
+       failed (a twin committed by another process, say) — go one by one, each in its own
+       savepoint with replay-then-work, exactly like ``pay``.
     A storage failure is raised: the caller rolls everything back and every pay is retried.
-    ``bulk_savepoint=False`` spares step 2 its savepoint (two statements, two round trips on
-    PostgreSQL), for a caller that can start over: a failure there raises ``BulkUndone``.
+    ``bulk_savepoint=False`` spares step 2 its savepoints (two statements each, two round trips
+    on PostgreSQL), for a caller that can start over: a failure there raises ``BulkUndone``.
     """
     results: list[Answer | BaseException | None] = [None] * len(calls)
     keys = [(agent.id, _txn(call)) for agent, call in calls]
     stored = agents_of(uow).payments_by_keys(keys)
-    fresh: list[int] = []
+    rounds: list[list[int]] = []
     later: list[int] = []
     taken_keys: set[tuple[int, str]] = set()
-    taken_numbers: set[str] = set()
+    pays_of_number: dict[str, int] = {}
     for index, (agent, call) in enumerate(calls):
         key = keys[index]
         earlier = stored.get(key)
@@ -661,7 +665,7 @@ def settle_batch(
                 if same
                 else IdempotencyConflict("txn_id already used for another account or sum")
             )
-        elif key in taken_keys or _msisdn(call) in taken_numbers:
+        elif key in taken_keys:
             later.append(index)
         else:
             try:
@@ -670,15 +674,17 @@ def settle_batch(
                 results[index] = refused
                 continue
             taken_keys.add(key)
-            taken_numbers.add(_msisdn(call))
-            fresh.append(index)
-    if len(fresh) == 1:  # nothing to share: the plain path is cheaper
-        agent, call = calls[fresh[0]]
-        results[fresh[0]] = _pay_in_savepoint(uow, agent, call, replay_first=False)
-    elif fresh:
+            number_round = pays_of_number.get(_msisdn(call), 0)
+            pays_of_number[_msisdn(call)] = number_round + 1
+            if number_round == len(rounds):
+                rounds.append([])
+            rounds[number_round].append(index)
+    for fresh in rounds:
         credited = _credit_together(uow, [calls[i] for i in fresh], savepoint=bulk_savepoint)
         if credited is None:
-            later = sorted([*fresh, *later])
+            for index in fresh:
+                agent, call = calls[index]
+                results[index] = _pay_in_savepoint(uow, agent, call)
         else:
             for index, answer in zip(fresh, credited, strict=True):
                 results[index] = answer
@@ -695,13 +701,15 @@ def _credit_together(
     (without a savepoint: ``BulkUndone``)."""
     nested = uow.connection.begin_nested() if savepoint else None
     try:
-        credited = credit_topups(uow, [_topup(agent, call) for agent, call in calls])
-        rows = [
-            _agent_payment_row(agent, call, payment)
-            for (agent, call), payment in zip(calls, credited, strict=True)
-            if isinstance(payment, Payment)
-        ]
-        agents_of(uow).insert_payments(rows)
+        # The rows only written (receipts, SMS, audit, agent rows) go out together at the end.
+        with deferred_inserts(uow.connection):
+            credited = credit_topups(uow, [_topup(agent, call) for agent, call in calls])
+            rows = [
+                _agent_payment_row(agent, call, payment)
+                for (agent, call), payment in zip(calls, credited, strict=True)
+                if isinstance(payment, Payment)
+            ]
+            agents_of(uow).insert_payments(rows)
         if nested is not None:
             nested.commit()
     except (sa_exc.IntegrityError, BatchNotApplicable, InsufficientFunds):

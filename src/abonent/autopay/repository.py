@@ -11,26 +11,20 @@ from sqlalchemy import select
 
 from abonent.autopay.domain import Period, Rule, RuleKind, RuleStatus, TriggerStatus
 from abonent.autopay.tables import autopay_rules, autopay_triggers
+from abonent.db.id_lists import IdListQuery
 from abonent.ledger.tables import accounts
 
-# Run after every ledger movement that takes money down (agents' batches included): built
-# once, so a call costs the query, not the construction and compilation of a select.
-_THRESHOLD_RULES_AT_OR_BELOW = (
-    select(
-        autopay_rules.c.id,
-        autopay_rules.c.target_account_id,
-        autopay_rules.c.armed,
-        autopay_rules.c.threshold,
-        accounts.c.balance,
-        autopay_rules.c.amount,
-    )
-    .join(accounts, accounts.c.id == autopay_rules.c.target_account_id)
-    .where(
-        autopay_rules.c.target_account_id.in_(sa.bindparam("ids", expanding=True)),
-        autopay_rules.c.kind == RuleKind.THRESHOLD.value,
-        autopay_rules.c.status == RuleStatus.ACTIVE.value,
-        accounts.c.balance <= autopay_rules.c.threshold,
-    )
+# Run after every ledger movement that takes money down (agents' batches included): fixed
+# text with the ids as one parameter, so a call costs the query, not building its SQL.
+_RULES, _ACCOUNTS = autopay_rules.name, accounts.name
+_THRESHOLD_RULES_AT_OR_BELOW = IdListQuery.of(
+    f"SELECT {_RULES}.id, {_RULES}.target_account_id, {_RULES}.armed,"  # noqa: S608
+    f" {_RULES}.threshold, {_ACCOUNTS}.balance, {_RULES}.amount"
+    f" FROM {_RULES} JOIN {_ACCOUNTS} ON {_ACCOUNTS}.id = {_RULES}.target_account_id"
+    f" WHERE {{in_list}} AND {{no_index}}{_RULES}.kind = '{RuleKind.THRESHOLD.value}'"
+    f" AND {{no_index}}{_RULES}.status = '{RuleStatus.ACTIVE.value}'"
+    f" AND {_ACCOUNTS}.balance <= {_RULES}.threshold",
+    autopay_rules.c.target_account_id,
 )
 
 
@@ -106,7 +100,7 @@ class SqlAutopayRepository:
     ) -> list[tuple[int, int, bool, int, int, int]]:
         """Active threshold rules on these accounts whose balance is at or below the threshold:
         (rule id, account id, armed, threshold, balance, amount). One indexed query."""
-        rows = self.connection.execute(_THRESHOLD_RULES_AT_OR_BELOW, {"ids": list(account_ids)})
+        rows = _THRESHOLD_RULES_AT_OR_BELOW.run(self.connection, account_ids)
         return [(int(r[0]), int(r[1]), bool(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
     def fire(self, rule_id: int) -> int:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from abonent.catalog.domain import Period, Product, Rounding, next_period_end, prorated_refund
 from abonent.core.errors import ValidationError
@@ -132,6 +133,15 @@ class Counter(StrEnum):
     DATA = "used_data_kb"
 
 
+# Members used for every record rated, looked up once: reading an enum member from its class
+# costs about 0.1 µs in Python 3.11.
+_ONNET, _OFFNET, _SMS, _DATA = Counter.ONNET, Counter.OFFNET, Counter.SMS, Counter.DATA
+_CALL, _SMS_KIND, _DATA_KIND = UsageKind.CALL, UsageKind.SMS, UsageKind.DATA
+_COLLECT_CALL = UsageKind.COLLECT_CALL
+_ONNET_DIRECTION, _OFFNET_DIRECTION = Direction.ONNET, Direction.OFFNET
+_CALL_COUNTERS = {Direction.ONNET: Counter.ONNET, Direction.OFFNET: Counter.OFFNET}
+
+
 @dataclass(slots=True)
 class BundleState:
     """One subscription's bundles in the current period, with its running usage."""
@@ -146,11 +156,11 @@ class BundleState:
         if not self.granted:
             return 0
         b = self.product.bundles
-        if counter is Counter.ONNET:
+        if counter is _ONNET:
             return b.onnet_minutes * 60
-        if counter is Counter.OFFNET:
+        if counter is _OFFNET:
             return b.offnet_minutes * 60
-        if counter is Counter.SMS:
+        if counter is _SMS:
             return b.sms
         return b.data_mb * 1024
 
@@ -160,9 +170,12 @@ class BundleState:
         return max(0, self.capacity(counter) - self.used.get(counter, 0))
 
 
-@dataclass(frozen=True, slots=True)
-class Rated:
-    """What a record costs: units billed, how many came from bundles, and the money."""
+class Rated(NamedTuple):
+    """What a record costs: units billed, how many came from bundles, and the money.
+
+    A named tuple: one is made for every record rated, at under half the cost of a frozen
+    dataclass.
+    """
 
     kind: UsageKind
     direction: Direction
@@ -173,12 +186,12 @@ class Rated:
 
 
 def _counter_for(kind: UsageKind, direction: Direction) -> Counter | None:
-    if kind is UsageKind.SMS:
-        return Counter.SMS
-    if kind is UsageKind.DATA:
-        return Counter.DATA
-    if kind is UsageKind.CALL:
-        return {Direction.ONNET: Counter.ONNET, Direction.OFFNET: Counter.OFFNET}.get(direction)
+    if kind is _SMS_KIND:
+        return _SMS
+    if kind is _DATA_KIND:
+        return _DATA
+    if kind is _CALL:
+        return _CALL_COUNTERS.get(direction)
     return None
 
 
@@ -214,22 +227,22 @@ def rate_record(
 ) -> Rated:
     """Price one record for its payer (the callee of a collect call, else the caller)."""
     rates = tariff.rates
-    if kind is UsageKind.COLLECT_CALL:
+    if kind is _COLLECT_CALL:
         seconds = billable_seconds(record.duration_seconds, Rounding.PER_MINUTE)
         return Rated(kind, direction, seconds, 0, seconds // 60 * collect_rate)
-    if kind is UsageKind.SMS:
-        from_bundle, takes = _take(1, Counter.SMS, bundles)
+    if kind is _SMS_KIND:
+        from_bundle, takes = _take(1, _SMS, bundles)
         return Rated(kind, direction, 1, from_bundle, 0 if from_bundle else rates.sms, takes)
-    if kind is UsageKind.DATA:
+    if kind is _DATA_KIND:
         kb = kilobytes(record.volume_bytes)
-        from_bundle, takes = _take(kb, Counter.DATA, bundles)
+        from_bundle, takes = _take(kb, _DATA, bundles)
         amount = price_kilobytes(kb - from_bundle, rates.data_mb)
         return Rated(kind, direction, kb, from_bundle, amount, takes)
     seconds = billable_seconds(record.duration_seconds, tariff.rounding)
     from_bundle, takes = _take(seconds, _counter_for(kind, direction), bundles)
-    if direction is Direction.ONNET:
+    if direction is _ONNET_DIRECTION:
         rate = rates.onnet_minute
-    elif direction is Direction.OFFNET:
+    elif direction is _OFFNET_DIRECTION:
         rate = rates.offnet_minute
     else:
         rate = rates.international_minute

@@ -9,11 +9,14 @@ once by their ``record_id`` (a unique index); a chunk of records is one unit of 
 
 from __future__ import annotations
 
+import gc
 import re
+import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,6 +58,7 @@ from abonent.core.errors import (
 )
 from abonent.core.money import Tiyn, format_tenge
 from abonent.core.msisdn import national10, parse_msisdn
+from abonent.db.id_lists import IdListQuery
 from abonent.db.uow import Database, UnitOfWork
 from abonent.ledger import services as ledger
 from abonent.ledger.domain import AccountKind, Posting, TransactionRequest, transfer_request
@@ -75,6 +79,11 @@ _ACTIVE = SubscriberStatus.ACTIVE.value
 _ACTIVE_STATE = SubscriptionState.ACTIVE.value
 _SUSPENDED = SubscriberStatus.SUSPENDED.value
 _JOB_LOCK = 0x41424F4E  # "ABON": the advisory lock of the renewal job on PostgreSQL
+# Enum members used for every record, looked up once: reading a member from its class costs
+# about 0.1 µs in Python 3.11.
+_ONNET, _OFFNET, _SMS, _DATA = Counter.ONNET, Counter.OFFNET, Counter.SMS, Counter.DATA
+_CALL, _COLLECT_CALL, _DATA_KIND = UsageKind.CALL, UsageKind.COLLECT_CALL, UsageKind.DATA
+_NO_DIRECTION = Direction.NONE
 
 
 class ProductNotAvailable(Conflict):
@@ -907,13 +916,11 @@ def _retry_after_topup(uow: UnitOfWork, credited: payment_hooks.CreditedTopUp) -
 
 
 # The batch hook's one question: which of these numbers have a subscription waiting for money.
-_WAITING_AMONG = (
-    sa.select(subscriptions.c.subscriber_id)
-    .where(
-        subscriptions.c.subscriber_id.in_(sa.bindparam("ids", expanding=True)),
-        subscriptions.c.state.in_([SubscriptionState.LAPSED.value, SubscriptionState.HELD.value]),
-    )
-    .distinct()
+_WAITING_AMONG = IdListQuery.of(
+    f"SELECT DISTINCT subscriber_id FROM {subscriptions.name} WHERE {{in_list}}"  # noqa: S608
+    f" AND {{no_index}}state IN ('{SubscriptionState.LAPSED.value}',"
+    f" '{SubscriptionState.HELD.value}')",
+    subscriptions.c.subscriber_id,
 )
 
 
@@ -921,7 +928,7 @@ def _retry_after_topups(uow: UnitOfWork, credited: Sequence[payment_hooks.Credit
     """Batch form: one query finds the numbers with a lapsed or held subscription (few); only
     they go through ``retry_lapsed``, which decides exactly as for one top-up."""
     ids = sorted({c.subscriber.id for c in credited})
-    waiting = {int(i) for i in uow.connection.execute(_WAITING_AMONG, {"ids": ids}).scalars()}
+    waiting = {int(row[0]) for row in _WAITING_AMONG.run(uow.connection, ids)}
     for one in credited:
         if one.subscriber.id in waiting:
             retry_lapsed(uow, one.subscriber)
@@ -990,20 +997,52 @@ def rate_usage(
         catalogue = catalog_of(uow).current()
         numbering = _numbering(uow)
     results: list[RecordOutcome | None] = [None] * len(records)
-    valid = _check_records(records, results)
-    lanes = _lanes(db, valid, chunk_size)
 
     def rate_lane(lane: list[_Valid]) -> None:
         for start in range(0, len(lane), chunk_size):
             _rate_chunk_once(db, catalogue, numbering, lane[start : start + chunk_size], results)
 
-    if len(lanes) == 1:
-        rate_lane(lanes[0])
-    else:
-        with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="rating") as pool:
-            for done in [pool.submit(rate_lane, lane) for lane in lanes]:
-                done.result()
+    with _cyclic_gc_paused():
+        valid = _check_records(records, results)
+        lanes = _lanes(db, valid, chunk_size)
+        if len(lanes) == 1:
+            rate_lane(lanes[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="rating") as pool:
+                for done in [pool.submit(rate_lane, lane) for lane in lanes]:
+                    done.result()
     return RatingReport([r for r in results if r is not None])
+
+
+_gc_pause_lock = threading.Lock()
+_gc_pauses = 0  # calls of rate_usage under way in this process
+_gc_resume = False  # whether the collector was on when the first of them began
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while usage is rated.
+
+    Rating keeps a few objects per record alive until its batch ends (the checked records,
+    their outcomes, the payers' bundles); tens of thousands of them triggered full
+    collections of the whole heap again and again, which measured a third of rating's CPU.
+    Memory is still freed by reference counting as usual; only objects in reference cycles
+    wait for the collector, which resumes, if it was on, when the last of the batches rated
+    at the same time in this process ends.
+    """
+    global _gc_pauses, _gc_resume
+    with _gc_pause_lock:
+        if _gc_pauses == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_pause_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_resume:
+                gc.enable()
 
 
 def _lanes(db: Database, valid: list[_Valid], chunk_size: int) -> list[list[_Valid]]:
@@ -1110,23 +1149,25 @@ class _Payers:
     ) -> None:
         # Lock order everywhere: subscriber row, then accounts, then subscriptions.
         self.rows = repo.payers(numbers)
-        self.available: dict[int, Tiyn | None] = {
-            p.account_id: None if p.floor is None else p.balance - p.floor
-            for p in self.rows.values()
-        }
-        active = [p.subscriber_id for p in self.rows.values() if p.status == _ACTIVE]
+        self.available: dict[int, Tiyn | None] = {}
+        active = []
+        for p in self.rows.values():
+            self.available[p.account_id] = None if p.floor is None else p.balance - p.floor
+            if p.status == _ACTIVE:
+                active.append(p.subscriber_id)
         default = catalogue.product(catalogue.default_tariff) if catalogue.default_tariff else None
         self.tariffs: dict[int, Product | None] = dict.fromkeys(active, default)
         self.bundles: dict[int, list[BundleState]] = {sid: [] for sid in active}
         self.by_id: dict[int, BundleState] = {}
         self.before: dict[int, tuple[int, int, int, int]] = {}
+        products = catalogue.products
         for sid, owner, slot, code, state, end, on, off, sms, data in repo.bundle_rows(
             active, lock=True
         ):
-            product = catalogue.product(code)
+            product = products.get(code)
             if product is None:
                 continue
-            used = {Counter.ONNET: on, Counter.OFFNET: off, Counter.SMS: sms, Counter.DATA: data}
+            used = {_ONNET: on, _OFFNET: off, _SMS: sms, _DATA: data}
             bundle = BundleState(sid, product, end, state == _ACTIVE_STATE, used)
             self.bundles[owner].append(bundle)
             self.by_id[sid] = bundle
@@ -1137,17 +1178,19 @@ class _Payers:
     def used_deltas(self) -> list[tuple[int, int, int, int, int]]:
         """(subscription id, on-net s, off-net s, SMS, KB) used by this chunk, where non-zero."""
         deltas = []
+        before = self.before
         for sid, bundle in self.by_id.items():
             used = bundle.used
-            on, off, sms, data = self.before[sid]
+            on, off, sms, data = before[sid]
             delta = (
-                used[Counter.ONNET] - on,
-                used[Counter.OFFNET] - off,
-                used[Counter.SMS] - sms,
-                used[Counter.DATA] - data,
+                sid,
+                used[_ONNET] - on,
+                used[_OFFNET] - off,
+                used[_SMS] - sms,
+                used[_DATA] - data,
             )
-            if any(delta):
-                deltas.append((sid, *delta))
+            if delta[1] or delta[2] or delta[3] or delta[4]:
+                deltas.append(delta)
         return deltas
 
 
@@ -1175,13 +1218,12 @@ def _rate_chunk(
                 {
                     r.callee
                     for _, r, k, _ in valid
-                    if k is UsageKind.CALL
-                    and r.callee not in brands
-                    and _KZ_E164.fullmatch(r.callee)
+                    if k is _CALL and r.callee not in brands and _KZ_E164.fullmatch(r.callee)
                 }
             )
         )
         available = payers.available
+        rows, tariffs, bundles, by_id = payers.rows, payers.tariffs, payers.bundles, payers.by_id
         totals: dict[int, Tiyn] = defaultdict(int)
         usage_rows: list[UsageRow] = []
         row_payer: list[int] = []
@@ -1189,7 +1231,7 @@ def _rate_chunk(
             if record.record_id in existing:
                 results[index] = RecordOutcome(record.record_id, "duplicate", reason="duplicate")
                 continue
-            info = payers.rows.get(payer)
+            info = rows.get(payer)
             if info is None:
                 results[index] = _refused(record, Refusal.UNKNOWN_NUMBER, f"no subscriber {payer}")
                 continue
@@ -1197,20 +1239,20 @@ def _rate_chunk(
                 reason = _STATUS_REFUSAL.get(info.status, Refusal.CLOSED)
                 results[index] = _refused(record, reason, f"{payer} is {info.status}")
                 continue
-            tariff = payers.tariffs[info.subscriber_id]
+            tariff = tariffs[info.subscriber_id]
             if tariff is None:
                 results[index] = _refused(record, Refusal.NO_TARIFF, f"{payer} has no tariff")
                 continue
-            if kind is UsageKind.DATA:
-                direction = Direction.NONE
+            if kind is _DATA_KIND:
+                direction = _NO_DIRECTION
             else:
-                other = record.caller if kind is UsageKind.COLLECT_CALL else record.callee
+                other = record.caller if kind is _COLLECT_CALL else record.callee
                 direction = numbering.direction(other, brands)
             rated = rate_record(
                 record,
                 kind,
                 tariff=tariff,
-                bundles=payers.bundles[info.subscriber_id],
+                bundles=bundles[info.subscriber_id],
                 direction=direction,
                 collect_rate=collect_rate,
             )
@@ -1222,7 +1264,7 @@ def _rate_chunk(
                     f"{payer}: {format_tenge(rated.amount)} ₸ needed, {format_tenge(left)} ₸ left",
                 )
                 continue
-            apply_takes(rated, payers.by_id)
+            apply_takes(rated, by_id)
             if left is not None:
                 available[info.account_id] = left - rated.amount
             totals[info.subscriber_id] += rated.amount
@@ -1251,13 +1293,12 @@ def _rate_chunk(
                 units=rated.units,
                 bundle_units=rated.bundle_units,
             )
-        # The bundle counters first: the ledger locks the revenue account, which every chunk
-        # shares, until the commit; the less is written after it, the sooner another lane
-        # (or request) can post.
+        # The ledger locks the revenue account, which every chunk shares, until the commit:
+        # the less is written after the posting, the sooner another lane (or request) can
+        # post. So the bundle counters, the audit row and the records of payers charged
+        # nothing (most records: bundles first), which carry no ledger transaction, go first;
+        # after the posting only the records of the payers it charged, with their ids.
         repo.add_used_rows(payers.used_deltas())
-        account_of = {p.subscriber_id: p.account_id for p in payers.rows.values()}
-        transaction_of = _post_usage(uow, totals, account_of)
-        repo.insert_usage_rows(usage_rows, [transaction_of.get(p) for p in row_payer], now)
         if usage_rows:
             uow.audit.record(
                 at=now,
@@ -1266,6 +1307,14 @@ def _rate_chunk(
                 subject="usage",
                 details={"records": len(usage_rows), "amount": sum(totals.values())},
             )
+        free = [row for row, p in zip(usage_rows, row_payer, strict=True) if not totals[p]]
+        repo.insert_usage_rows(free, [None] * len(free), now)
+        account_of = {p.subscriber_id: p.account_id for p in payers.rows.values()}
+        transaction_of = _post_usage(uow, totals, account_of)
+        charged = [(row, p) for row, p in zip(usage_rows, row_payer, strict=True) if totals[p]]
+        repo.insert_usage_rows(
+            [row for row, _ in charged], [transaction_of[p] for _, p in charged], now
+        )
         uow.commit()
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from abonent.core.money import Tiyn
 from abonent.credit.domain import CreditStatus, TrustCredit
 from abonent.credit.tables import trust_credits
+from abonent.db.id_lists import IdListQuery
 from abonent.ledger.tables import ledger_transactions, postings
 from abonent.payments.tables import payments
 
@@ -25,10 +26,11 @@ _REAL_TOPUPS = select(func.count(), func.coalesce(func.sum(payments.c.amount), 0
     payments.c.channel.not_in(sa.bindparam("excluded", expanding=True)),
 )
 
-_OWING_AMONG = (
-    select(trust_credits.c.open_subscriber_id)
-    .where(trust_credits.c.open_subscriber_id.in_(sa.bindparam("ids", expanding=True)))
-    .with_for_update()
+# Asked for every group of top-ups: fixed text, the ids as one parameter.
+_OWING_AMONG = IdListQuery.of(
+    f"SELECT open_subscriber_id FROM {trust_credits.name} WHERE {{in_list}}",  # noqa: S608
+    trust_credits.c.open_subscriber_id,
+    lock=True,
 )
 
 
@@ -88,7 +90,7 @@ class SqlCreditRepository:
         ``open_for(lock=True)`` would)."""
         if not subscriber_ids:
             return set()
-        rows = self.connection.execute(_OWING_AMONG, {"ids": sorted(set(subscriber_ids))})
+        rows = _OWING_AMONG.run(self.connection, sorted(set(subscriber_ids)))
         return {int(row[0]) for row in rows}
 
     def set_outstanding(

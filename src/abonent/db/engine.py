@@ -32,7 +32,8 @@ from sqlalchemy.engine import Engine, make_url
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _GATES: dict[str, WriterGate] = {}
-_GATED_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+# Every SQLite engine of ``create_engine``, with its file's writer gate (None: no gate).
+_GATED_ENGINES: weakref.WeakKeyDictionary[Engine, WriterGate | None] = weakref.WeakKeyDictionary()
 _GATES_LOCK = threading.Lock()
 
 
@@ -187,10 +188,16 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class GatedConnection(sqlite3.Connection):
-    """A sqlite3 connection that gives its writer gate back when its transaction ends."""
+    """A sqlite3 connection that gives its writer gate back when its transaction ends.
+
+    Unless ``pinned``: then whoever pinned it (the unit of work lending the process's writer
+    connection, see ``db.uow``) gives the gate back after it let go of the connection, because
+    the next holder of the gate takes the same connection.
+    """
 
     gate: WriterGate | None = None
     holding = False
+    pinned = False
 
     def hold_gate(self) -> None:
         # A thread that waits longer than the busy timeout goes on without the gate, so the gate
@@ -203,27 +210,32 @@ class GatedConnection(sqlite3.Connection):
             self.holding = False
             self.gate.release()
 
-    def begin(self, mode: str) -> None:
+    def begin(self, mode: str, *, gated: bool = True) -> None:
         """``BEGIN <mode>`` (DEFERRED, IMMEDIATE or EXCLUSIVE), through the writer gate unless
-        DEFERRED; the gate is given back if BEGIN fails. Raises ``sqlite3.Error``."""
-        if mode != "DEFERRED":
+        DEFERRED or not ``gated``; the gate is given back if BEGIN fails. Raises
+        ``sqlite3.Error``."""
+        if mode != "DEFERRED" and gated:
             self.hold_gate()
         try:
             self.execute(f"BEGIN {mode}")
         except BaseException:
-            self.release_gate()
+            self._transaction_ended()
             raise
 
     def commit(self) -> None:
         try:
             super().commit()
         finally:
-            self.release_gate()
+            self._transaction_ended()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
+            self._transaction_ended()
+
+    def _transaction_ended(self) -> None:
+        if not self.pinned:
             self.release_gate()
 
     def close(self) -> None:
@@ -295,7 +307,7 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> Engine:
                 f"BEGIN {mode}", None, error, sqlite3.Error, dialect=connection.dialect
             ) from error
 
-    _GATED_ENGINES.add(engine)
+    _GATED_ENGINES[engine] = gate
     return engine
 
 
@@ -303,6 +315,12 @@ def is_gated(engine: Engine) -> bool:
     """Whether ``engine`` is a SQLite engine of ``create_engine``: its connections are
     ``GatedConnection`` and its transactions may be begun at the driver."""
     return engine in _GATED_ENGINES
+
+
+def writer_gate_of(engine: Engine) -> WriterGate | None:
+    """The writer gate of a gated engine's file; None for other engines and for in-memory or
+    URI databases (no gate)."""
+    return _GATED_ENGINES.get(engine)
 
 
 def is_sqlite(engine: Engine) -> bool:

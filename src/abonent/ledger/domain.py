@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from abonent.core.errors import Conflict, InvalidAmount, ValidationError
+from abonent.core.errors import Conflict, InvalidAmount, NotFound, ValidationError
 from abonent.core.money import Tiyn, require_positive_tiyn, require_tiyn
 
 MAX_KEY_LENGTH = 160
@@ -36,6 +36,10 @@ class AccountKind:
     CARD_CLEARING = "card_clearing"
     CASH_CLEARING = "cash_clearing"
     SUSPENSE = "suspense"
+
+
+class UnknownAccount(NotFound):
+    """A posting names an account that does not exist (``details["account_ids"]``)."""
 
 
 class AlreadyReversed(Conflict):

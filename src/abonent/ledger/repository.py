@@ -87,6 +87,29 @@ _PG_INSERT_POSTINGS = (
     " WITH ORDINALITY AS p(transaction_id, account_id, amount, n)"
     " ORDER BY p.n"
 )
+# A batch's transactions and their postings in one statement. The transactions go in in request
+# order, so their new ids rise in that order (one session's sequence values only grow) and the
+# k-th smallest is request k's: postings name their request by its ordinal instead of by key (a
+# join on the text keys sorted them by collation, ≈ 10 µs of server CPU a transfer);
+# ``write_batch`` checks the keys come back in that order. The postings' foreign-key checks run
+# at the end of the statement and see the new transactions. The balances move in a statement of
+# their own, after: in the same statement the checks ran after the update and locked every new
+# row version of the accounts again (≈ 20 % longer under the locks, measured).
+_PG_WRITE_BATCH = (
+    "WITH t AS (INSERT INTO ledger_transactions"
+    " (kind, source, idempotency_key, reference, fingerprint, reverses_id, created_at)"
+    " SELECT r.kind, r.source, r.idempotency_key, r.reference, r.fingerprint, r.reverses_id, %s"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
+    " WITH ORDINALITY AS r(kind, source, idempotency_key, reference, fingerprint, reverses_id, n)"
+    " ORDER BY r.n RETURNING id, source, idempotency_key),"
+    " k AS (SELECT id, row_number() OVER (ORDER BY id) AS request FROM t),"
+    " p AS (INSERT INTO postings (transaction_id, account_id, amount)"
+    " SELECT k.id, p.account_id, p.amount"
+    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])"
+    " WITH ORDINALITY AS p(request, account_id, amount, n)"
+    " JOIN k ON k.request = p.request ORDER BY p.n)"
+    " SELECT id, source, idempotency_key FROM t ORDER BY id"
+)
 _PG_ACCOUNTS_BY_ID = (
     "SELECT id, code, kind, balance, floor FROM accounts WHERE id = ANY(%s::bigint[]) ORDER BY id"
 )
@@ -94,9 +117,13 @@ _PG_APPLY_DELTAS = (
     "UPDATE accounts SET balance = accounts.balance + d.delta"
     " FROM unnest(%s::bigint[], %s::bigint[]) AS d(id, delta) WHERE accounts.id = d.id"
 )
+# A join on the keys rather than ``idempotency_key = ANY(…)``: with the values known (psycopg
+# plans its first executions with them) the planner chose a sequential scan of every stored
+# transaction with a linear ANY over the batch's keys, ≈ most of the server's CPU of a batch
+# once the table held 100,000 rows. This form probes the (source, key) index once per key.
 _PG_EXISTING_KEYS = (
-    "SELECT idempotency_key, fingerprint FROM ledger_transactions"
-    " WHERE source = %s AND idempotency_key = ANY(%s::text[])"
+    "SELECT t.idempotency_key, t.fingerprint FROM unnest(%s::text[]) AS k(key)"
+    " JOIN ledger_transactions t ON t.source = %s AND t.idempotency_key = k.key"
 )
 
 
@@ -464,10 +491,43 @@ class SqlLedgerRepository:
         )
         return ids
 
+    def write_batch(
+        self, requests: Sequence[TransactionRequest], now: datetime, deltas: dict[int, Tiyn]
+    ) -> list[int]:
+        """``insert_transactions`` then ``apply_deltas_unguarded``: the accepted part of a batch
+        (the caller holds the accounts' locks). On PostgreSQL two statements, not three."""
+        if not (self._sql.postgresql and requests):
+            ids = self.insert_transactions(requests, now)
+            self.apply_deltas_unguarded(deltas)
+            return ids
+        legs = [(n, p) for n, r in enumerate(requests, start=1) for p in r.postings]
+        rows = self.connection.exec_driver_sql(
+            _PG_WRITE_BATCH,
+            (
+                self._sql.created_at(now),
+                [r.kind for r in requests],
+                [r.source for r in requests],
+                [r.idempotency_key for r in requests],
+                [r.reference for r in requests],
+                [r.fingerprint for r in requests],
+                [r.reverses_id for r in requests],
+                [n for n, _ in legs],
+                [p.account_id for _, p in legs],
+                [p.amount for _, p in legs],
+            ),
+        ).all()
+        for (_, source, key), request in zip(rows, requests, strict=True):
+            if (source, key) != (request.source, request.idempotency_key):
+                # Postings would belong to the wrong transactions: the caller's unit of work
+                # must not commit (it rolls back when this propagates).
+                raise RuntimeError("ledger batch: transaction ids did not rise in request order")
+        self.apply_deltas_unguarded(deltas)
+        return [int(row[0]) for row in rows]
+
     def existing_keys(self, source: str, keys: Sequence[str]) -> dict[str, str]:
         """The stored fingerprint of every key of ``source`` among ``keys``."""
         if self._sql.postgresql:
-            found_pg = self.connection.exec_driver_sql(_PG_EXISTING_KEYS, (source, list(keys)))
+            found_pg = self.connection.exec_driver_sql(_PG_EXISTING_KEYS, (list(keys), source))
             return {str(key): str(fingerprint) for key, fingerprint in found_pg}
         driver = self._sqlite_in_transaction()
         if driver is not None:

@@ -21,9 +21,11 @@ from abonent.core.money import Tiyn
 from abonent.db.uow import Database, UnitOfWork
 from abonent.ledger import hooks
 from abonent.ledger.domain import (
+    Account,
     AlreadyReversed,
     PostedTransaction,
     TransactionRequest,
+    UnknownAccount,
     check_floor,
     reversal_request,
 )
@@ -35,18 +37,30 @@ def record(uow: UnitOfWork, request: TransactionRequest) -> PostedTransaction:
 
     Balances change by guarded conditional updates in ascending account order (the same lock
     order everywhere, so concurrent transfers cannot deadlock). On ``InsufficientFunds`` the
-    caller must abandon its unit of work: nothing of it may be committed.
+    caller must abandon its unit of work: nothing of it may be committed; the same for
+    ``UnknownAccount`` (a posting to an account that does not exist).
     A duplicate key surfaces as the database's IntegrityError; ``Database.run_once`` turns it
     into a replay.
     """
     now = uow.clock.now()
-    if uow.connection.dialect.name == "postgresql":
+    postgresql = uow.connection.dialect.name == "postgresql"
+    if postgresql:
         # Take the accounts' row locks (ascending) before the postings' foreign-key checks add
         # KEY SHARE locks to rows that other transactions are updating: that mix builds
         # multixacts on hot rows, and once made a transfer fail inside PostgreSQL 15 with
         # "new multixact has more than one updating member" under 32 concurrent writers.
-        uow.ledger.accounts_by_id({p.account_id for p in request.postings}, lock=True)
-    transaction_id = uow.ledger.insert_transaction(request, now)
+        wanted = {p.account_id for p in request.postings}
+        locked = uow.ledger.accounts_by_id(wanted, lock=True)
+        if len(locked) < len(wanted):
+            raise _unknown_accounts(wanted - locked.keys())
+    try:
+        transaction_id = uow.ledger.insert_transaction(request, now)
+    except sa_exc.IntegrityError:
+        # PostgreSQL checked the accounts above, and its failed statement aborted the
+        # transaction: nothing more can be asked there.
+        if not postgresql:
+            _check_accounts_after_failed_insert(uow, request)
+        raise
     net = request.net_by_account()
     refused = uow.ledger.apply_net(net)
     if refused is not None:
@@ -64,6 +78,20 @@ def record(uow: UnitOfWork, request: TransactionRequest) -> PostedTransaction:
         postings=request.postings,
         reverses_id=request.reverses_id,
     )
+
+
+def _check_accounts_after_failed_insert(uow: UnitOfWork, request: TransactionRequest) -> None:
+    """SQLite: raise ``UnknownAccount`` if the insert failed on a posting's foreign key rather
+    than on a repeated key. A SQLite transaction stays usable after a failed statement, so this
+    costs nothing on the path that succeeds."""
+    wanted = {p.account_id for p in request.postings}
+    missing = wanted - uow.ledger.accounts_by_id(wanted).keys()
+    if missing:
+        raise _unknown_accounts(missing) from None
+
+
+def _unknown_accounts(missing: set[int]) -> UnknownAccount:
+    return UnknownAccount(f"no accounts {sorted(missing)}", account_ids=sorted(missing))
 
 
 def find_replay(uow: UnitOfWork, request: TransactionRequest) -> PostedTransaction | None:
@@ -159,59 +187,122 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     rest go on), then accepted ones are inserted in bulk and each account's balance moves
     once by its net total. Keys already stored, or repeated inside the batch, are replays.
     Used by renewals, bill runs and agents' group commit, where one commit per item is too slow.
+
+    Everything that does not depend on balances is worked out before the accounts are locked,
+    and when every account can bear all of the batch's debits at once (the usual case) no
+    request is checked one by one: concurrent batches queue on those locks, so the work done
+    while holding them is what limits them.
     """
     if not requests:
         return []
-    outcomes: list[BatchOutcome | None] = [None] * len(requests)
-    stored = _stored_keys(uow, requests)
-    seen: dict[tuple[str, str], str] = {}
+    plan = _plan(requests, _stored_keys(uow, requests))
     account_ids = {p.account_id for r in requests for p in r.postings}
-    locked = uow.ledger.accounts_by_id(account_ids, lock=True).values()
-    floors = {a.id: a.floor for a in locked}
-    running: dict[int, Tiyn] = {a.id: a.balance for a in locked}
+    locked = uow.ledger.accounts_by_id(account_ids, lock=True)
+    if _all_fit(plan, locked):
+        accepted, moved = plan.candidates, {a: d for a, d in plan.net.items() if d}
+    else:
+        accepted, moved = _check_one_by_one(requests, plan, locked)
+    ids = uow.ledger.write_batch([requests[i] for i in accepted], uow.clock.now(), moved)
+    if hooks.AFTER_RECORD and moved:
+        hooks.run_after_record(uow, moved)
+    outcomes = plan.outcomes
+    for index, transaction_id in zip(accepted, ids, strict=True):
+        outcomes[index] = BatchOutcome(requests[index], transaction_id=transaction_id)
+    return [o for o in outcomes if o is not None]
+
+
+@dataclass(slots=True)
+class _BatchPlan:
+    """A batch before its balances are known: what is a replay or a conflict, and what the
+    new requests (the candidates, in order) would do if all of them were accepted."""
+
+    outcomes: list[BatchOutcome | None]
+    stored: dict[tuple[str, str], str]
+    candidates: list[int] = field(default_factory=list)
+    net: dict[int, Tiyn] = field(default_factory=lambda: defaultdict(int))
+    debits: dict[int, Tiyn] = field(default_factory=lambda: defaultdict(int))  # ≤ 0 each
+
+
+def _plan(requests: Sequence[TransactionRequest], stored: dict[tuple[str, str], str]) -> _BatchPlan:
+    plan = _BatchPlan([None] * len(requests), stored)
+    seen: dict[tuple[str, str], str] = {}
+    net, debits = plan.net, plan.debits
+    for index, request in enumerate(requests):
+        key = (request.source, request.idempotency_key)
+        earlier = (stored.get(key) if stored else None) or seen.get(key)
+        if earlier is not None:
+            plan.outcomes[index] = _repeat(request, earlier)
+            continue
+        seen[key] = request.fingerprint
+        plan.candidates.append(index)
+        for account_id, delta in request.net_by_account().items():
+            net[account_id] += delta
+            if delta < 0:
+                debits[account_id] += delta
+    return plan
+
+
+def _repeat(request: TransactionRequest, stored_fingerprint: str) -> BatchOutcome:
+    if stored_fingerprint == request.fingerprint:
+        return BatchOutcome(request, replayed=True)
+    return BatchOutcome(
+        request,
+        error=IdempotencyConflict("this idempotency key was already used for a different request"),
+    )
+
+
+def _all_fit(plan: _BatchPlan, locked: dict[int, Account]) -> bool:
+    """Whether every candidate can be accepted without checking them one by one: all their
+    accounts exist, and each floored account stays at or above its floor even if all of its
+    debits came before any of its credits."""
+    if any(account_id not in locked for account_id in plan.net):
+        return False
+    for account_id, debit in plan.debits.items():
+        account = locked[account_id]
+        if account.floor is not None and account.balance + debit < account.floor:
+            return False
+    return True
+
+
+def _check_one_by_one(
+    requests: Sequence[TransactionRequest], plan: _BatchPlan, locked: dict[int, Account]
+) -> tuple[list[int], dict[int, Tiyn]]:
+    """Check the requests in order against the running balances: a refused request is refused
+    alone (and its key stays free for a later request of the batch). Fills ``plan.outcomes``
+    for replays, conflicts and refusals; returns the accepted indexes and the net changes."""
+    outcomes, stored = plan.outcomes, plan.stored
+    seen: dict[tuple[str, str], str] = {}
+    floors = {a.id: a.floor for a in locked.values()}
+    running: dict[int, Tiyn] = {a.id: a.balance for a in locked.values()}
     net_total: dict[int, Tiyn] = defaultdict(int)
     accepted: list[int] = []
     for index, request in enumerate(requests):
         key = (request.source, request.idempotency_key)
         earlier = (stored.get(key) if stored else None) or seen.get(key)
         if earlier is not None:
-            if earlier == request.fingerprint:
-                outcomes[index] = BatchOutcome(request, replayed=True)
-            else:
-                outcomes[index] = BatchOutcome(
-                    request,
-                    error=IdempotencyConflict(
-                        "this idempotency key was already used for a different request"
-                    ),
-                )
+            outcomes[index] = _repeat(request, earlier)
             continue
         deltas = request.net_by_account()
         refusal = _refusal(deltas, floors, running)
         if refusal is not None:
             outcomes[index] = BatchOutcome(request, error=refusal)
             continue
+        outcomes[index] = None  # the plan may have marked a later repeat of a refused key
         seen[key] = request.fingerprint
         for account_id, delta in deltas.items():
             running[account_id] += delta
             net_total[account_id] += delta
         accepted.append(index)
-    ids = uow.ledger.insert_transactions([requests[i] for i in accepted], uow.clock.now())
-    moved = {a: d for a, d in net_total.items() if d}
-    uow.ledger.apply_deltas_unguarded(moved)
-    if hooks.AFTER_RECORD and moved:
-        hooks.run_after_record(uow, moved)
-    for index, transaction_id in zip(accepted, ids, strict=True):
-        outcomes[index] = BatchOutcome(requests[index], transaction_id=transaction_id)
-    return [o for o in outcomes if o is not None]
+    return accepted, {a: d for a, d in net_total.items() if d}
 
 
 def _refusal(
     deltas: dict[int, Tiyn], floors: dict[int, Tiyn | None], running: dict[int, Tiyn]
 ) -> AbonentError | None:
     """Why ``deltas`` cannot apply to the running balances (unknown account, floor), or None."""
-    missing = [a for a in deltas if a not in floors]
+    missing = {a for a in deltas if a not in floors}
     if missing:
-        return NotFound(f"no accounts {missing}")
+        return _unknown_accounts(missing)
     for account_id, delta in deltas.items():
         if delta < 0 and not check_floor(running[account_id], floors[account_id], delta):
             return InsufficientFunds("the balance is not enough for this operation")

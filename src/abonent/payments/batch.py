@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
-
 from abonent.audit.tables import audit_log
 from abonent.core.errors import AbonentError, NotFound
 from abonent.core.money import format_tenge
+from abonent.db.id_lists import IdListQuery
 from abonent.db.uow import UnitOfWork
 from abonent.ledger import services as ledger
 from abonent.ledger.domain import transfer_request
@@ -33,26 +32,32 @@ from abonent.payments.domain import (
     TopUpRequest,
     fingerprint_of,
 )
+from abonent.payments.repository import insert_rows, read_rows
 from abonent.payments.services import _TOPUP_SMS, SMS_SENDER
 from abonent.payments.tables import payments
-from abonent.subscribers.domain import Subscriber, SubscriberStatus
-from abonent.subscribers.repository import _subscriber
+from abonent.subscribers.domain import Language, PaymentType, Subscriber, SubscriberStatus
 from abonent.subscribers.tables import subscribers
 
-# One executemany, then the new ids by their unique receipt numbers: RETURNING in parameter
-# order would make SQLAlchemy send one INSERT per row on SQLite.
-_INSERT_PAYMENTS = payments.insert()
-_IDS_BY_RECEIPT = select(payments.c.receipt_number, payments.c.id).where(
-    payments.c.receipt_number.in_(bindparam("receipts", expanding=True))
+_SUBSCRIBER_COLUMNS = (
+    "id",
+    "msisdn",
+    "name",
+    "iin",
+    "language",
+    "payment_type",
+    "status",
+    "brand_code",
+    "account_id",
+    "email",
+    "created_at",
+    "status_changed_at",
 )
-_LOCK_SUBSCRIBERS = (
-    select(subscribers)
-    .where(subscribers.c.msisdn.in_(bindparam("msisdns", expanding=True)))
-    .order_by(subscribers.c.msisdn)
-    .with_for_update()
+_LOCK_SUBSCRIBERS = IdListQuery.of(
+    f"SELECT {', '.join(_SUBSCRIBER_COLUMNS)} FROM subscribers"  # noqa: S608
+    " WHERE {in_list} ORDER BY msisdn",
+    subscribers.c.msisdn,
+    lock=True,
 )
-_INSERT_OUTBOX = outbox.insert()
-_INSERT_AUDIT = audit_log.insert()
 
 
 class BatchNotApplicable(AbonentError):
@@ -83,12 +88,7 @@ def credit_topups(
     # Numbers are locked with one statement, in one global order (by number), so that two
     # batches, or a batch and another feature's transaction, cannot wait for each other's rows
     # in a cycle.
-    found = {
-        str(row.msisdn): _subscriber(row)
-        for row in uow.connection.execute(
-            _LOCK_SUBSCRIBERS, {"msisdns": [r.msisdn for r in requests]}
-        )
-    }
+    found = {s.msisdn: s for s in _lock_subscribers(uow, [r.msisdn for r in requests])}
     for index, request in enumerate(requests):
         subscriber = found.get(request.msisdn)
         if subscriber is None:
@@ -101,6 +101,42 @@ def credit_topups(
         for item, payment in zip(ready, _credit(uow, ready), strict=True):
             results[item.index] = payment
     return [r for r in results if r is not None]
+
+
+def _lock_subscribers(uow: UnitOfWork, msisdns: list[str]) -> list[Subscriber]:
+    """The subscribers of these numbers, locked in one statement in one global order."""
+    sql, params = _LOCK_SUBSCRIBERS.text_and_params(uow.connection.dialect, msisdns)
+    rows = read_rows(uow.connection, subscribers, _SUBSCRIBER_COLUMNS, sql, params)
+    return [
+        Subscriber(
+            id=int(sid),
+            msisdn=str(msisdn),
+            name=name,
+            iin=iin,
+            language=Language(language),
+            payment_type=PaymentType(payment_type),
+            status=SubscriberStatus(status),
+            brand=brand,
+            account_id=int(account_id),
+            email=email,
+            created_at=created_at,
+            status_changed_at=status_changed_at,
+        )
+        for (
+            sid,
+            msisdn,
+            name,
+            iin,
+            language,
+            payment_type,
+            status,
+            brand,
+            account_id,
+            email,
+            created_at,
+            status_changed_at,
+        ) in rows
+    ]
 
 
 def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
@@ -125,8 +161,9 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
     transaction_ids = [int(o.transaction_id) for o in outcomes if o.transaction_id is not None]
     fingerprints = [fingerprint_of(r.request) for r in ready]
     receipts = [f"R{tid:010d}" for tid in transaction_ids]
-    uow.connection.execute(
-        _INSERT_PAYMENTS,
+    inserted = insert_rows(
+        uow.connection,
+        payments,
         [
             {
                 "receipt_number": receipt,
@@ -147,9 +184,9 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
                 ready, fingerprints, receipts, transaction_ids, strict=True
             )
         ],
+        returning=("receipt_number", "id"),
     )
-    found = uow.connection.execute(_IDS_BY_RECEIPT, {"receipts": receipts})
-    ids = {str(row[0]): int(row[1]) for row in found}
+    ids = {str(receipt): int(payment_id) for receipt, payment_id in inserted}
     payment_ids = [int(ids[receipt]) for receipt in receipts]
     credited_payments = [
         Payment(
@@ -232,8 +269,8 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
                 tid,
             )
         )
-    uow.connection.execute(_INSERT_OUTBOX, sms)
-    uow.connection.execute(_INSERT_AUDIT, audit)
+    insert_rows(uow.connection, outbox, sms)
+    insert_rows(uow.connection, audit_log, audit)
     return credited_payments
 
 

@@ -71,7 +71,9 @@ def test_a_storage_failure_fails_the_whole_batch_and_commits_nothing(
     def lost(*args: object, **kwargs: object) -> None:
         raise sa_exc.OperationalError("INSERT", {}, Exception("connection lost"))
 
+    # The agent row is written one by one or with its batch: fail both ways.
     monkeypatch.setattr(SqlAgentRepository, "insert_payment", lost)
+    monkeypatch.setattr(SqlAgentRepository, "insert_payments", lost)
     with pytest.raises(StorageUnavailable):
         batcher.pay(agent, call("1"))
     monkeypatch.undo()
@@ -92,8 +94,8 @@ def _credited(db: Database) -> dict[str, int]:
 
 
 def test_a_bulk_batch_answers_like_one_by_one(db: Database) -> None:
-    """Distinct numbers are credited with bulk statements; repeats, refusals and a number
-    twice in the batch are settled one by one, all in one transaction."""
+    """New pays are credited with bulk statements, a number twice in the batch in a second
+    round; repeats and refusals are settled one by one, all in one transaction."""
     for national in ("7071111111", "7072222222", "7073333333", "7074444444"):
         add_subscriber(db, national)
     subscribers.set_status(db, "7074444444", SubscriberStatus.CLOSED, actor="t")
@@ -111,7 +113,7 @@ def test_a_bulk_batch_answers_like_one_by_one(db: Database) -> None:
         call("3", "7073333333", amount=30000),
         call("2", "7072222222"),  # repeated inside the batch: the first answer
         call("2", "7073333333"),  # repeated inside the batch with another account: conflict
-        call("4", "7072222222"),  # the same number again: after the bulk part
+        call("4", "7072222222"),  # the same number again: in the second round
         call("5", "7079999999"),  # not ours
         call("6", "7074444444"),  # closed
         call("7", "7073333333", amount=tenge(2000)),  # above the agent's maximum
@@ -134,6 +136,41 @@ def test_a_bulk_batch_answers_like_one_by_one(db: Database) -> None:
         sms = uow.connection.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
     assert stored == 5
     assert sms == 5
+    assert audit_ledger(db).ok
+
+
+def test_a_number_paid_several_times_in_a_batch_is_credited_in_rounds(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round sees the balance the round before left (the SMS tell it), and none of the
+    pays needs the one-by-one path."""
+    for national in ("7071234567", "7071111111", "7072222222"):
+        add_subscriber(db, national)
+    agent = services.add_agent(db, services.NewAgent("BR", "B", "osmp", "long-enough"), actor="t")
+
+    def one_by_one(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a new pay went one by one")
+
+    monkeypatch.setattr(services, "_pay_in_savepoint", one_by_one)
+    batch = [call("1"), call("2", "7071111111"), call("3"), call("4"), call("5", "7072222222")]
+    with db.uow() as uow:
+        results = services.settle_batch(uow, [(agent, c) for c in batch])
+        uow.commit()
+    prv_txns = [r.prv_txn for r in results if isinstance(r, Answer)]
+    assert len(set(prv_txns)) == 5
+    assert _credited(db) == {
+        "+77071234567": 60000,
+        "+77071111111": 20000,
+        "+77072222222": 20000,
+    }
+    with db.reading() as uow:
+        texts = uow.connection.execute(
+            sa.select(outbox.c.payload)
+            .where(outbox.c.recipient == "+77071234567")
+            .order_by(outbox.c.id)
+        ).scalars()
+        balances = [str(payload["text"]).split("Баланс: ")[1].split(" ")[0] for payload in texts]
+    assert balances == ["200.00", "400.00", "600.00"]
     assert audit_ledger(db).ok
 
 

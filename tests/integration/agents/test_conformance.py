@@ -510,7 +510,9 @@ def case_database_unreachable_answers_retry_and_the_later_retry_credits_once(
     def lost_connection(*args: object, **kwargs: object) -> None:
         raise sa_exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
 
+    # The agent row is written one by one or with its batch: fail both ways.
     monkeypatch.setattr(SqlAgentRepository, "insert_payment", lost_connection)
+    monkeypatch.setattr(SqlAgentRepository, "insert_payments", lost_connection)
     assert agent.pay("1510", acct, "700.00").code == agent.codes["retry"]
     assert world(db) == before  # the credit, receipt, SMS and audit row were all rolled back
     monkeypatch.undo()

@@ -320,3 +320,28 @@ def test_paused_rule_does_not_fire_and_a_changed_rule_uses_its_new_terms(db: Dat
     run_due(db, acquirer=acquirer)
     assert balance(db, OWNER) == 4_900 + 300_000
     assert any("изменено" in text for text in sms_to(db, OWNER))
+
+
+def test_the_hook_query_finds_only_active_rules_at_or_below_among_many_accounts(
+    db: Database,
+) -> None:
+    low, high, without_rule = "+77071234501", "+77071234502", "+77071234503"
+    for number, money in ((low, 5_000), (high, 50_000), (without_rule, 0)):
+        add_subscriber(db, number, balance=money)
+    acquirer = sandbox(db)
+    rules = {
+        number: autopay.create_rule(
+            db,
+            owner_msisdn=number,
+            target_msisdn=number,
+            card_id=link_card(db, acquirer, number).id,
+            spec=threshold(at=10_000),
+        )
+        for number in (low, high)
+    }
+    with db.reading() as uow:
+        accounts = {n: uow.subscribers.by_msisdn(n) for n in (low, high, without_rule)}
+        ids = [s.account_id for s in accounts.values() if s is not None]
+        found = autopay.rules_of(uow).threshold_rules_at_or_below(ids)
+    assert len(ids) == 3
+    assert found == [(rules[low].id, ids[0], True, 10_000, 5_000, 200_000)]

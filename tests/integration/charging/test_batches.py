@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from abonent.charging import services
 from abonent.charging.domain import UsageRecord
+from abonent.charging.tables import usage_records
 from abonent.core.clock import FrozenClock
 from abonent.db.uow import Database
 from tests.factories import add_subscriber
@@ -151,3 +154,65 @@ def test_renewals_across_chunks_and_missed_periods_charge_each_period_once(
     again = services.run_renewals(db, clock.now() + timedelta(minutes=1), chunk_size=3)
     assert (again.renewed, again.lapsed, again.charged) == (0, 0, 0)
     assert_audit_ok(db)
+
+
+def test_each_stored_record_points_at_its_payers_charge_of_the_chunk(
+    db: Database, clock: FrozenClock
+) -> None:
+    load_test_catalogue(db)
+    charged, free = "+77071234567", "+77071234568"
+    add_subscriber(db, charged, balance=100000)
+    add_subscriber(db, free, balance=400000)
+    services.change_tariff(db, free, "MONTH", actor="test")  # 5 SMS in its bundle
+    now = clock.now()
+    records = [
+        record("p1", "sms", charged, OTHER_NETWORK, now),
+        record("f1", "sms", free, OTHER_NETWORK, now),
+        record("p2", "data", charged, "", now, volume=1024 * 1024),
+        record("f2", "sms", free, OTHER_NETWORK, now),
+    ]
+
+    report = services.rate_usage(db, records)
+
+    assert [o.amount for o in report.outcomes] == [1000, 0, 1500, 0]
+    stored = _stored_transactions(db)
+    assert stored["f1"] is None and stored["f2"] is None
+    assert stored["p1"] is not None and stored["p1"] == stored["p2"]
+    with db.reading() as uow:
+        posted = uow.ledger.transaction(stored["p1"])
+        payer = uow.subscribers.by_msisdn(charged)
+    assert posted is not None and payer is not None
+    assert {(p.account_id, p.amount) for p in posted.postings if p.amount < 0} == {
+        (payer.account_id, -2500)
+    }
+    assert_audit_ok(db)
+
+
+def test_rating_leaves_the_garbage_collector_as_it_found_it(
+    db: Database, clock: FrozenClock
+) -> None:
+    load_test_catalogue(db)
+    add_subscriber(db, "+77071234567", balance=100000)
+    records = [record(f"g{i}", "sms", "+77071234567", OTHER_NETWORK, clock.now()) for i in range(3)]
+    was_enabled = gc.isenabled()
+    try:
+        gc.enable()
+        services.rate_usage(db, records[:1])
+        assert gc.isenabled()
+        gc.disable()
+        services.rate_usage(db, records[1:2])
+        assert not gc.isenabled()
+        gc.enable()
+        services.rate_usage(db, [*records[2:], UsageRecord("", "sms", "", "", clock.now())])
+        assert gc.isenabled()
+    finally:
+        if not was_enabled:
+            gc.disable()
+
+
+def _stored_transactions(db: Database) -> dict[str, int | None]:
+    with db.reading() as uow:
+        rows = uow.connection.execute(
+            sa.select(usage_records.c.record_id, usage_records.c.transaction_id)
+        )
+        return {record_id: transaction_id for record_id, transaction_id in rows}

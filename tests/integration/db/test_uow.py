@@ -144,3 +144,59 @@ def _closed(driver: Any) -> bool:
             return True
         return False
     return bool(driver.closed)  # psycopg
+
+
+def _in_thread(work: Any) -> Any:
+    """Run ``work()`` in a new thread (which keeps its own connection) and return its result."""
+    results: list[Any] = []
+    thread = threading.Thread(target=lambda: results.append(work()))
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and len(results) == 1
+    return results[0]
+
+
+def _writing_driver(db: Database) -> Any:
+    with db.uow() as uow:
+        uow.ledger.create_account(f"w{threading.get_ident()}", "suspense", None, uow.clock.now())
+        driver = uow.connection.connection.driver_connection
+        uow.commit()
+    return driver
+
+
+def test_writing_threads_take_turns_on_one_connection_with_a_warm_cache(db: Database) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: one writer at a time")
+    mine = _writing_driver(db)
+    theirs = _in_thread(lambda: _writing_driver(db))
+    assert theirs is mine
+    with db.reading() as uow:  # reads keep this thread's own connection
+        assert uow.connection.connection.driver_connection is not mine
+    assert _account_count(db) == 2
+
+
+def test_a_failed_write_gives_the_writer_connection_and_the_gate_back(db: Database) -> None:
+    a, b = _create(db, "a"), _create(db, "b")
+    with pytest.raises(RuntimeError), db.uow() as uow:
+        uow.ledger.set_floor(a, 0)
+        raise RuntimeError("boom")
+    with db.uow() as uow:
+        uow.ledger.set_floor(a, 0)
+        uow.commit()
+    with pytest.raises(InsufficientFunds), db.uow() as uow:  # a failure inside the ledger
+        ledger.record(
+            uow,
+            transfer_request(
+                kind="t",
+                source="s",
+                idempotency_key="1",
+                debit_account_id=a,
+                credit_account_id=b,
+                amount=5,
+            ),
+        )
+    # another thread writes at once (it would wait the whole busy timeout for a gate not given
+    # back), and so does this one
+    _in_thread(lambda: _create(db, "c"))
+    _create(db, "d")
+    assert _account_count(db) == 4

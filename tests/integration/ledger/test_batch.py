@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from abonent.core.errors import IdempotencyConflict, InsufficientFunds
 from abonent.db.uow import Database
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import TransactionRequest, transfer_request
+from abonent.ledger.domain import Posting, TransactionRequest, UnknownAccount, transfer_request
 from abonent.ledger.tables import ledger_transactions
 from tests.factories import floored_account, system_account
 
@@ -128,4 +128,92 @@ def test_an_abandoned_batch_leaves_nothing_and_the_next_one_posts(db: Database) 
         uow.commit()
     assert all(o.posted for o in outcomes)
     assert _balances(db, [wallet]) == [50]
+    assert ledger.audit_ledger(db).ok
+
+
+def _stored_as_requested(db: Database, outcomes: list[ledger.BatchOutcome]) -> bool:
+    with db.reading() as uow:
+        for outcome in outcomes:
+            if outcome.posted:
+                assert outcome.transaction_id is not None
+                stored = uow.ledger.transaction(outcome.transaction_id)
+                if stored is None or (
+                    stored.source,
+                    stored.idempotency_key,
+                    stored.postings,
+                ) != (
+                    outcome.request.source,
+                    outcome.request.idempotency_key,
+                    outcome.request.postings,
+                ):
+                    return False
+    return True
+
+
+def test_a_batch_that_fits_keeps_every_transactions_own_legs(db: Database) -> None:
+    # Given wallets with room for every debit of the batch at once (no line checked alone)
+    funding = system_account(db)
+    wallets = _wallets(db, "w", funding)
+    rng = random.Random(11)
+    requests: list[TransactionRequest] = []
+    for n in range(40):
+        a, b, c = rng.sample(wallets, 3)
+        if n % 3 == 0:  # three legs, and keys of two sources interleaved
+            legs = (Posting(a, -5), Posting(b, 2), Posting(c, 3))
+            requests.append(TransactionRequest("split", "other", f"k{n}", legs))
+        else:
+            requests.append(_transfer(a, b, rng.randint(1, 20), f"k{n}", "tests"))
+    requests.append(requests[5])  # a repeat inside the batch: a replay
+
+    # When it is recorded
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(uow, requests)
+        uow.commit()
+
+    # Then each stored transaction has its own request's key and legs, in request order
+    assert [o.posted for o in outcomes] == [True] * 40 + [False]
+    assert outcomes[-1].replayed
+    ids = [o.transaction_id for o in outcomes[:-1]]
+    assert ids == sorted(ids)
+    assert _stored_as_requested(db, outcomes)
+    assert sum(_balances(db, wallets)) == 5_000
+    assert ledger.audit_ledger(db).ok
+
+
+def test_a_refused_line_leaves_its_key_to_a_later_line_of_the_batch(db: Database) -> None:
+    funding = system_account(db)
+    wallet, other = floored_account(db, "w"), floored_account(db, "o")
+    ledger.post(db, _transfer(funding, wallet, 100, "fund", "tests"))
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(
+            uow,
+            [
+                _transfer(wallet, other, 500, "k", "tests"),  # beyond the floor: refused
+                _transfer(wallet, other, 60, "k", "tests"),  # the key again, another request
+                _transfer(wallet, other, 60, "k2", "tests"),  # now beyond the floor
+            ],
+        )
+        uow.commit()
+    assert isinstance(outcomes[0].error, InsufficientFunds)
+    assert outcomes[1].posted
+    assert isinstance(outcomes[2].error, InsufficientFunds)
+    assert _balances(db, [wallet, other]) == [40, 60]
+    assert _stored_as_requested(db, outcomes)
+
+
+def test_a_line_naming_an_unknown_account_is_refused_alone(db: Database) -> None:
+    funding = system_account(db)
+    wallet = floored_account(db, "w")
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(
+            uow,
+            [
+                _transfer(funding, 999_999, 10, "k1", "tests"),
+                _transfer(funding, wallet, 10, "k2", "tests"),
+            ],
+        )
+        uow.commit()
+    assert isinstance(outcomes[0].error, UnknownAccount)
+    assert outcomes[1].posted
+    assert _balances(db, [wallet]) == [10]
     assert ledger.audit_ledger(db).ok

@@ -7,7 +7,12 @@ import pytest
 from abonent.core.errors import IdempotencyConflict, InsufficientFunds, NotFound
 from abonent.db.uow import Database
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import TransactionRequest, transfer_request
+from abonent.ledger.domain import (
+    AlreadyReversed,
+    TransactionRequest,
+    UnknownAccount,
+    transfer_request,
+)
 from tests.factories import floored_account, system_account
 
 pytestmark = pytest.mark.storage
@@ -89,6 +94,46 @@ def test_reversal_undoes_once_and_only_while_money_is_there(db: Database) -> Non
     assert again.replayed and again.id == reversal.id
     with pytest.raises(NotFound):
         ledger.reverse(db, 999_999, source="tests", idempotency_key="rev3", reason="x")
+    assert ledger.audit_ledger(db).ok
+
+
+def test_posting_to_an_account_that_does_not_exist_is_unknown_account_and_stores_nothing(
+    db: Database,
+) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    ledger.post(db, _transfer(source, wallet, 500, "fund"))
+    with pytest.raises(UnknownAccount) as refused:
+        ledger.post(db, _transfer(wallet, 999_999, 100, "to-nowhere"))
+    assert isinstance(refused.value, NotFound)
+    assert refused.value.details["account_ids"] == [999_999]
+    assert balance(db, wallet) == 500
+    with db.reading() as uow:
+        assert uow.ledger.find_transaction("tests", "to-nowhere") is None
+    # the key is still free: the same transfer to an account that exists goes through
+    assert not ledger.post(db, _transfer(wallet, source, 100, "to-nowhere")).replayed
+    assert ledger.audit_ledger(db).ok
+
+
+def test_record_to_an_unknown_account_inside_a_unit_of_work_is_unknown_account(
+    db: Database,
+) -> None:
+    source = system_account(db)
+    with pytest.raises(UnknownAccount), db.uow() as uow:
+        ledger.record(uow, _transfer(source, 999_999, 100, "in-uow"))
+        uow.commit()
+    assert balance(db, source) == 0
+
+
+def test_many_unreversed_transactions_and_each_reversed_at_most_once(db: Database) -> None:
+    source = system_account(db)
+    wallet = floored_account(db, "w1")
+    paid = [ledger.post(db, _transfer(source, wallet, 10, f"p{i}")) for i in range(3)]
+    for posted in paid:  # every reverses_id NULL until here, and then distinct
+        ledger.reverse(db, posted.id, source="tests", idempotency_key=f"r{posted.id}", reason="x")
+    with pytest.raises(AlreadyReversed):
+        ledger.reverse(db, paid[0].id, source="tests", idempotency_key="again", reason="x")
+    assert balance(db, wallet) == 0
     assert ledger.audit_ledger(db).ok
 
 

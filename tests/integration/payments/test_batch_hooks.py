@@ -11,10 +11,14 @@ import pytest
 import sqlalchemy as sa
 
 from abonent.audit.tables import audit_log
+from abonent.autopay.repository import _THRESHOLD_RULES_AT_OR_BELOW
 from abonent.charging import services as charging
+from abonent.charging.services import _WAITING_AMONG
 from abonent.core.clock import FrozenClock
 from abonent.core.money import tenge
+from abonent.credit.repository import _OWING_AMONG
 from abonent.credit.services import current_credit
+from abonent.db.id_lists import IdListQuery
 from abonent.db.uow import Database, UnitOfWork
 from abonent.ledger.domain import AccountKind
 from abonent.payments import hooks
@@ -155,3 +159,26 @@ def test_batch_hooks_see_the_whole_batch_once_and_plain_hooks_each_top_up(
     calls.clear()
     top_up(db, _requests(clearing, PLAIN[:1], "one-")[0])
     assert calls == [("single", PLAIN[:1]), ("plain", PLAIN[:1])]
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (_WAITING_AMONG, "sqlite_autoindex_subscriptions_1"),
+        (_OWING_AMONG, "sqlite_autoindex_trust_credits_1"),
+        (_THRESHOLD_RULES_AT_OR_BELOW, "ix_autopay_rules_target_account_id"),
+    ],
+)
+def test_on_sqlite_the_hooks_find_their_rows_by_the_ids_index(
+    sqlite_url: str, query: IdListQuery, index: str
+) -> None:
+    # SQLite has no statistics: an index on a status would read every row with that status.
+    engine = sa.create_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query.sqlite}", ("[1, 2]",))
+            searches = [str(row[-1]) for row in plan if str(row[-1]).startswith("SEARCH")]
+    finally:
+        engine.dispose()
+    assert any(f"INDEX {index} " in s for s in searches), searches
+    assert all("status" not in s and "state" not in s for s in searches), searches
