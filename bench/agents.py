@@ -353,17 +353,11 @@ def _tree_cpu_seconds(root: int | None) -> float:
 
 
 def _postmaster_pid(url: str) -> int | None:
-    """The PostgreSQL server's main process, when it runs on this machine (else None)."""
     engine = sa.create_engine(url)
     try:
-        with engine.connect() as conn:
-            data_directory = str(conn.exec_driver_sql("SHOW data_directory").scalar_one())
-        pid = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
-    except (sa.exc.SQLAlchemyError, OSError, ValueError, IndexError):
-        return None
+        return common.postmaster_pid(engine)
     finally:
         engine.dispose()
-    return pid if Path(f"/proc/{pid}").exists() else None
 
 
 # -- the simulated agents --------------------------------------------------------------------

@@ -760,3 +760,17 @@ def write_report(report: Report, path: Path = DOC_PATH) -> Path:
         finally:
             fcntl.flock(document, fcntl.LOCK_UN)
     return path
+
+
+def postmaster_pid(engine: sa.Engine) -> int | None:
+    """The PostgreSQL server's main process when it runs on this machine (else None), for
+    counting the server's CPU beside the benchmark's own."""
+    if engine.dialect.name != "postgresql":
+        return None
+    try:
+        with engine.connect() as conn:
+            data_directory = str(conn.exec_driver_sql("SHOW data_directory").scalar_one())
+        pid = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+    except (sa.exc.SQLAlchemyError, OSError, ValueError, IndexError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None

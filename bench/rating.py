@@ -165,7 +165,7 @@ def _measure(report: common.Report, url: str, database: str, count: int, numbers
         rated = duplicates = refused = 0
         first_batch: list[UsageRecord] | None = None
         elapsed = cpu = server_cpu = 0.0
-        postmaster = _postmaster_pid(engine)
+        postmaster = common.postmaster_pid(engine)
         for batch in _batches(_records(count, numbers)):
             # Timed: rating only (the records stand for input that arrives ready).
             server_before = _tree_cpu_seconds(postmaster)
@@ -222,19 +222,6 @@ def _measure(report: common.Report, url: str, database: str, count: int, numbers
         return failures
     finally:
         engine.dispose()
-
-
-def _postmaster_pid(engine: sa.Engine) -> int | None:
-    """The PostgreSQL server's main process when it runs on this machine (else None)."""
-    if engine.dialect.name != "postgresql":
-        return None
-    try:
-        with engine.connect() as conn:
-            data_directory = str(conn.exec_driver_sql("SHOW data_directory").scalar_one())
-        pid = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
-    except (sa.exc.SQLAlchemyError, OSError, ValueError, IndexError):
-        return None
-    return pid if Path(f"/proc/{pid}").exists() else None
 
 
 def _tree_cpu_seconds(root: int | None) -> float:
