@@ -11,10 +11,8 @@ ledger is audited. Target (2 cores): 100,000 bills in ≤ 30 s on each database.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -54,19 +52,13 @@ def bench_bills(
 ) -> None:
     """Month-end bill run: bills per second and the time for --accounts numbers."""
     report = common.Report("bills", "month-end bill run", common.command_line())
-    failures: list[str] = []
-    postgres_version = "not measured (--sqlite-only)"
-    with tempfile.TemporaryDirectory(prefix="abonent-bench-") as workdir:
-        url = common.sqlite_database(Path(workdir))
-        failures += _measure(report, url, "SQLite", accounts_count)
-        if not sqlite_only:
-            with common.postgres(postgres_url) as server:
-                postgres_version = server.version
-                pg_url = server.create_database("abonent_bench_bills")
-                common.migrate(pg_url)
-                failures += _measure(report, pg_url, "PostgreSQL", accounts_count)
-                server.drop_database("abonent_bench_bills")
-        report.machine = common.describe_machine(postgres_version, disk_dir=Path(workdir))
+    failures = common.measure_databases(
+        report,
+        lambda url, database: _measure(report, url, database, accounts_count),
+        "abonent_bench_bills",
+        postgresql=not sqlite_only,
+        postgres_url=postgres_url,
+    )
     report.notes += [
         f"{accounts_count:,} postpaid numbers, each with a fee and a usage charge posted in "
         f"{MONTH} (2 ledger transactions, 4 postings per number); every other number carries "
@@ -77,13 +69,7 @@ def bench_bills(
         "checked: one bill per number, bills' charges equal the ledger's debits, re-run created "
         "none, `audit_ledger` passed.",
     ]
-    common.print_report(report)
-    if write:
-        common.console.print(f"written to {common.write_report(report)}")
-    if failures:
-        for failure in failures:
-            common.console.print(f"FAILED {failure}")
-        raise typer.Exit(1)
+    common.finish(report, write=write, failures=failures)
 
 
 def _measure(report: common.Report, url: str, database: str, count: int) -> list[str]:

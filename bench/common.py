@@ -59,6 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -760,6 +761,46 @@ def write_report(report: Report, path: Path = DOC_PATH) -> Path:
         finally:
             fcntl.flock(document, fcntl.LOCK_UN)
     return path
+
+
+def measure_databases(
+    report: Report,
+    measure: Callable[[str, str], list[str]],
+    database_name: str,
+    *,
+    sqlite: bool = True,
+    postgresql: bool = True,
+    postgres_url: str | None = None,
+) -> list[str]:
+    """``measure(url, "SQLite")`` on a fresh SQLite file and ``measure(url, "PostgreSQL")`` on a
+    fresh, migrated ``database_name`` (on a throwaway server unless ``postgres_url``), as asked;
+    sets ``report.machine``; returns the failures the measurements reported."""
+    failures: list[str] = []
+    postgres_version = "not measured (--sqlite-only)"
+    with tempfile.TemporaryDirectory(prefix="abonent-bench-") as workdir:
+        if sqlite:
+            failures += measure(sqlite_database(Path(workdir)), "SQLite")
+        if postgresql:
+            with postgres(postgres_url) as server:
+                postgres_version = server.version
+                url = server.create_database(database_name)
+                migrate(url)
+                failures += measure(url, "PostgreSQL")
+                server.drop_database(database_name)
+        report.machine = describe_machine(postgres_version, disk_dir=Path(workdir))
+    return failures
+
+
+def finish(report: Report, *, write: bool, failures: Sequence[str] = ()) -> None:
+    """Print ``report``, write it to the benchmarks document if asked, and exit non-zero if a
+    measurement failed its checks."""
+    print_report(report)
+    if write:
+        console.print(f"written to {write_report(report)}")
+    if failures:
+        for failure in failures:
+            console.print(f"FAILED {failure}")
+        raise typer.Exit(1)
 
 
 def postmaster_pid(engine: sa.Engine) -> int | None:

@@ -15,7 +15,6 @@ CPU time over those calls is reported too (the rate alone is noisy on a shared m
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -77,20 +76,14 @@ def bench_rating(
 ) -> None:
     """Usage records rated and posted per second, and peak memory."""
     report = common.Report("rating", "usage records rated and posted", common.command_line())
-    failures: list[str] = []
-    postgres_version = "not measured (--sqlite-only)"
-    with tempfile.TemporaryDirectory(prefix="abonent-bench-") as workdir:
-        if not postgres_only:
-            url = common.sqlite_database(Path(workdir))
-            failures += _measure(report, url, "SQLite", records, subscribers_count)
-        if not sqlite_only:
-            with common.postgres(postgres_url) as server:
-                postgres_version = server.version
-                pg_url = server.create_database("abonent_bench_rating")
-                common.migrate(pg_url)
-                failures += _measure(report, pg_url, "PostgreSQL", records, subscribers_count)
-                server.drop_database("abonent_bench_rating")
-        report.machine = common.describe_machine(postgres_version, disk_dir=Path(workdir))
+    failures = common.measure_databases(
+        report,
+        lambda url, database: _measure(report, url, database, records, subscribers_count),
+        "abonent_bench_rating",
+        sqlite=not postgres_only,
+        postgresql=not sqlite_only,
+        postgres_url=postgres_url,
+    )
     report.add(
         common.Figure("peak memory of the run", common.peak_rss_mib(), "MiB", target=MEMORY_TARGET)
     )
@@ -113,13 +106,7 @@ def bench_rating(
         "its transaction ids), the rest before. Python's cyclic garbage collector is paused "
         "while a batch is rated (full collections were a third of this process's CPU).",
     ]
-    common.print_report(report)
-    if write:
-        common.console.print(f"written to {common.write_report(report)}")
-    if failures:
-        for failure in failures:
-            common.console.print(f"FAILED {failure}")
-        raise typer.Exit(1)
+    common.finish(report, write=write, failures=failures)
 
 
 def _records(count: int, numbers: int) -> Iterator[UsageRecord]:

@@ -13,10 +13,8 @@ nothing. Then the renewal transactions are counted and the ledger audited. Targe
 
 from __future__ import annotations
 
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -75,20 +73,14 @@ def bench_renewal(
 ) -> None:
     """Tariff renewals at a period boundary: time, renewals per second, peak memory."""
     report = common.Report("renewal", "tariff renewals at a period boundary", common.command_line())
-    failures: list[str] = []
-    postgres_version = "not measured (--sqlite-only)"
-    with tempfile.TemporaryDirectory(prefix="abonent-bench-") as workdir:
-        if not postgres_only:
-            url = common.sqlite_database(Path(workdir))
-            failures += _measure(report, url, "SQLite", subscribers_count)
-        if not sqlite_only:
-            with common.postgres(postgres_url) as server:
-                postgres_version = server.version
-                pg_url = server.create_database("abonent_bench_renewal")
-                common.migrate(pg_url)
-                failures += _measure(report, pg_url, "PostgreSQL", subscribers_count)
-                server.drop_database("abonent_bench_renewal")
-        report.machine = common.describe_machine(postgres_version, disk_dir=Path(workdir))
+    failures = common.measure_databases(
+        report,
+        lambda url, database: _measure(report, url, database, subscribers_count),
+        "abonent_bench_renewal",
+        sqlite=not postgres_only,
+        postgresql=not sqlite_only,
+        postgres_url=postgres_url,
+    )
     report.add(
         common.Figure("peak memory of the run", common.peak_rss_mib(), "MiB", target=MEMORY_TARGET)
     )
@@ -102,13 +94,7 @@ def bench_renewal(
         "read; the lapse SMS in one insert). The re-run for the same moment charges 0.",
         "checked: renewal transactions = renewed, lapsed = the poor ones, `audit_ledger` passed.",
     ]
-    common.print_report(report)
-    if write:
-        common.console.print(f"written to {common.write_report(report)}")
-    if failures:
-        for failure in failures:
-            common.console.print(f"FAILED {failure}")
-        raise typer.Exit(1)
+    common.finish(report, write=write, failures=failures)
 
 
 def _measure(report: common.Report, url: str, database: str, count: int) -> list[str]:

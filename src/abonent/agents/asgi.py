@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import hmac
 from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import parse_qsl
 
 import structlog
@@ -32,7 +34,14 @@ from abonent.agents.domain import (
     Outcome,
     PaymentConflict,
 )
-from abonent.agents.protocols import Params, echo_id, parse_call, render
+from abonent.agents.protocols import (
+    JSON_CONTENT_TYPE,
+    XML_CONTENT_TYPE,
+    Params,
+    echo_id,
+    parse_call,
+    render,
+)
 from abonent.agents.repository import SubscriberStatusReader
 from abonent.agents.services import (
     AgentDirectory,
@@ -67,6 +76,11 @@ _BATCHER = "agents.pay_batcher"
 _WIRING = "agents.asgi_wiring"
 _FORM = "application/x-www-form-urlencoded"
 _RETRY = Answer(Outcome.RETRY, "temporary error, repeat later")
+_WANTED = frozenset({b"authorization", b"content-type", b"x-forwarded-for"})
+_NO_STORE = (b"cache-control", b"no-store")
+_CONTENT_TYPES = {
+    t: (b"content-type", t.encode("latin-1")) for t in (XML_CONTENT_TYPE, JSON_CONTENT_TYPE)
+}
 
 
 def directory_of(container: Container) -> AgentDirectory:
@@ -109,6 +123,11 @@ class _Wiring:
     batcher: PayBatcher
     reader: SubscriberStatusReader
     trust_forwarded_for: bool
+    # Agent code -> (password hash, Authorization header) of the last request whose password
+    # ``_authorized`` found verified: the same header again needs no base64 or SHA-256.
+    authorized: dict[str, tuple[str, str]] = dataclasses.field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 def _wiring(container: Container) -> _Wiring:
@@ -128,8 +147,7 @@ def _wiring(container: Container) -> _Wiring:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class _Request:
+class _Request(NamedTuple):
     code: str
     query: str
     body: bytes | None  # None: longer than MAX_BODY
@@ -163,14 +181,17 @@ class AgentEndpoint:
             else:
                 answer = _check(wiring, agent, call)
             content, content_type = render(agent.dialect, echo, answer)
+        type_header = _CONTENT_TYPES.get(content_type)
+        if type_header is None:
+            type_header = (b"content-type", content_type.encode("latin-1"))
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-type", content_type.encode("latin-1")),
-                    (b"cache-control", b"no-store"),
-                    (b"content-length", str(len(content)).encode("latin-1")),
+                    type_header,
+                    _NO_STORE,
+                    (b"content-length", b"%d" % len(content)),
                 ],
             }
         )
@@ -181,10 +202,9 @@ agent_app = AgentEndpoint()
 
 
 async def _read_request(scope: Scope, receive: Receive, trust_forwarded_for: bool) -> _Request:
-    wanted = {b"authorization", b"content-type", b"x-forwarded-for"}
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
-        if name in wanted and name not in found:  # the first of repeated headers counts
+        if name in _WANTED and name not in found:  # the first of repeated headers counts
             found[name] = value.decode("latin-1")
     authorization = found.get(b"authorization")
     content_type = found.get(b"content-type", "")
@@ -199,12 +219,12 @@ async def _read_request(scope: Scope, receive: Receive, trust_forwarded_for: boo
     if forwarded:
         host = forwarded.split(",")[0].strip()
     return _Request(
-        code=str(scope["path_params"]["code"]),
-        query=scope["query_string"].decode("latin-1"),
-        body=body,
-        content_type=content_type,
-        authorization=authorization,
-        host=host,
+        str(scope["path_params"]["code"]),
+        scope["query_string"].decode("latin-1"),
+        body,
+        content_type,
+        authorization,
+        host,
     )
 
 
@@ -217,21 +237,42 @@ def _quick(wiring: _Wiring, request: _Request) -> tuple[Agent, str, AgentCall] |
         return None
     try:
         params = request_params(request.query, request.body, request.content_type)
-        if agent.password_hash is not None:
-            user, password = basic_credentials(request.authorization)
-            if user != agent.code or password is None:
-                return None
-            if directory.password_known(agent, password) is not True:
-                return None
+        authorization = request.authorization
+        if agent.password_hash is not None and not _authorized(wiring, agent, authorization):
+            return None
         if agent.allow_ips and not agent.address_allowed(request.host):
             return None
         call = parse_call(agent.dialect, params)
-        echo = echo_id(agent.dialect, params)
     except Exception:
         return None
     if call.command is Command.CANCEL:
         return None
-    return agent, echo, call
+    # ``echo_id(agent.dialect, params)``: parse_call took the id only if given once and 1-20
+    # digits, which ``clean_text`` leaves as they are.
+    return agent, call.txn_id or "", call
+
+
+def _authorized(wiring: _Wiring, agent: Agent, authorization: str | None) -> bool:
+    """Whether the request's Basic credentials are the agent's, by a password verified
+    before; False when ``serve`` must decide (argon2 or a refusal)."""
+    assert agent.password_hash is not None
+    known = wiring.authorized.get(agent.code)
+    if (
+        known is not None
+        and authorization is not None
+        and known[0] == agent.password_hash
+        # constant time: the remembered header holds a valid password
+        and hmac.compare_digest(known[1].encode("latin-1"), authorization.encode("latin-1"))
+    ):
+        return True
+    user, password = basic_credentials(authorization)
+    if user != agent.code or password is None:
+        return False
+    if wiring.directory.password_known(agent, password) is not True:
+        return False
+    assert authorization is not None
+    wiring.authorized[agent.code] = (agent.password_hash, authorization)
+    return True
 
 
 def _check(wiring: _Wiring, agent: Agent, call: AgentCall) -> Answer:

@@ -37,7 +37,6 @@ from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from abonent.agents.domain import (
-    TXN_ID,
     AgentCall,
     AgentCallError,
     Answer,
@@ -181,7 +180,7 @@ def parse_call(dialect: Dialect, params: Params) -> AgentCall:
         raise AgentCallError(Outcome.BAD_REQUEST, "command is missing or unknown")
     txn_id = values.get(f.txn_id)
     needs_txn = dialect is not Dialect.CYBERPLAT or command is not Command.CHECK
-    if (txn_id is not None or needs_txn) and (txn_id is None or not TXN_ID.fullmatch(txn_id)):
+    if (txn_id is not None or needs_txn) and (txn_id is None or not _is_txn_id(txn_id)):
         raise AgentCallError(Outcome.BAD_TXN_ID, "payment id must be 1-20 digits")
     if command is Command.CANCEL:
         return AgentCall(command, txn_id, None, None, None, None)
@@ -198,6 +197,11 @@ def parse_call(dialect: Dialect, params: Params) -> AgentCall:
         txn_date = values.get(f.txn_date, "")
         (iso_day if dialect is Dialect.CYBERPLAT else osmp_day)(txn_date)
     return AgentCall(command, txn_id, account, msisdn, amount, txn_date)
+
+
+def _is_txn_id(text: str) -> bool:
+    """``domain.TXN_ID.fullmatch(text)`` (1-20 ASCII digits), without the regex."""
+    return 0 < len(text) <= 20 and text.isascii() and text.isdigit()
 
 
 def day_of(dialect: Dialect, txn_date: str | None) -> str | None:
@@ -224,13 +228,26 @@ def _kz_mobile(digits: str) -> str | None:
         return None
 
 
+# Sums already parsed (agents send the same few again and again); only good ones are kept.
+_AMOUNTS: dict[str, int] = {}
+_AMOUNTS_KEPT = 4096
+
+
 def _parse_amount(text: str | None) -> int:
+    if text is not None:
+        known = _AMOUNTS.get(text)
+        if known is not None:
+            return known
     try:
         amount = parse_tenge_strict_2dp(text or "")
     except InvalidAmount:
         raise AgentCallError(Outcome.BAD_AMOUNT, "sum must look like 200.00") from None
     if amount <= 0:
         raise AgentCallError(Outcome.BAD_AMOUNT, "sum must be positive")
+    if text is not None:
+        if len(_AMOUNTS) >= _AMOUNTS_KEPT:
+            _AMOUNTS.clear()
+        _AMOUNTS[text] = amount
     return amount
 
 
@@ -239,31 +256,65 @@ def _parse_amount(text: str | None) -> int:
 
 def render(dialect: Dialect, txn_echo: str, answer: Answer) -> tuple[bytes, str]:
     """The response body and its content type."""
+    before, after, content_type = _frame(dialect, answer)
+    if txn_echo.isdigit() and txn_echo.isascii() and len(txn_echo) <= _ECHO_LIMIT:
+        echo = f'"{txn_echo}"' if dialect is Dialect.KASPI else txn_echo  # nothing to clean
+    elif dialect is Dialect.KASPI:
+        echo = _json(txn_echo)
+    else:
+        echo = escape(clean_text(txn_echo))
+    return (before + echo + after).encode(), content_type
+
+
+# The frames of answers without a payment number (checks, refusals): few, and the same again.
+_FRAMES: dict[tuple[Dialect, Outcome, str, int | None], tuple[str, str, str]] = {}
+_FRAMES_KEPT = 1024
+
+
+def _frame(dialect: Dialect, answer: Answer) -> tuple[str, str, str]:
+    """The body of the answer before and after the echoed payment id, and its content type."""
+    if answer.prv_txn is not None:
+        return _frame_of(dialect, answer)
+    key = (dialect, answer.outcome, answer.comment, answer.amount)
+    frame = _FRAMES.get(key)
+    if frame is None:
+        frame = _frame_of(dialect, answer)
+        if len(_FRAMES) >= _FRAMES_KEPT:
+            _FRAMES.clear()
+        _FRAMES[key] = frame
+    return frame
+
+
+def _frame_of(dialect: Dialect, answer: Answer) -> tuple[str, str, str]:
     code = result_code(dialect, answer.outcome)
     comment = answer.comment or ("OK" if answer.outcome is Outcome.OK else answer.outcome.value)
     amount = format_tenge(answer.amount) if answer.amount is not None else None
     if dialect is Dialect.KASPI:
-        parts = [f'"txn_id":{_json(txn_echo)}']
+        parts = [""]  # the echoed "txn_id" comes first
         if answer.prv_txn is not None:
             parts.append(f'"prv_txn_id":{answer.prv_txn}')
         parts.append(f'"result":{code}')
         if amount is not None:
             parts.append(f'"sum":{amount}')
         parts.append(f'"comment":{_json(comment, 200)}')
-        return ("{" + ",".join(parts) + "}").encode(), JSON_CONTENT_TYPE
+        return '{"txn_id":', ",".join(parts) + "}", JSON_CONTENT_TYPE
     if dialect is Dialect.OSMP:
-        body = [f"<osmp_txn_id>{escape(clean_text(txn_echo))}</osmp_txn_id>"]
+        before = "<osmp_txn_id>"
+        after = ["</osmp_txn_id>"]
         if answer.prv_txn is not None:
-            body.append(f"<prv_txn>{answer.prv_txn}</prv_txn>")
+            after.append(f"<prv_txn>{answer.prv_txn}</prv_txn>")
         if amount is not None:
-            body.append(f"<sum>{amount}</sum>")
-        body.append(f"<result>{code}</result><comment>{_xml(comment)}</comment>")
+            after.append(f"<sum>{amount}</sum>")
+        after.append(f"<result>{code}</result><comment>{_xml(comment)}</comment>")
     else:
-        body = [f"<code>{code}</code><message>{_xml(comment)}</message>"]
-        body.append(f"<receipt>{escape(clean_text(txn_echo))}</receipt>")
+        before = f"<code>{code}</code><message>{_xml(comment)}</message><receipt>"
+        after = ["</receipt>"]
         if answer.prv_txn is not None:
-            body.append(f"<authcode>{answer.prv_txn}</authcode>")
+            after.append(f"<authcode>{answer.prv_txn}</authcode>")
         if amount is not None:
-            body.append(f"<amount>{amount}</amount>")
-    xml = _XML_PROLOG + "<response>" + "".join(body) + "</response>\n"
-    return xml.encode(), XML_CONTENT_TYPE
+            after.append(f"<amount>{amount}</amount>")
+    return (
+        _XML_PROLOG + "<response>" + before,
+        "".join(after) + "</response>\n",
+        XML_CONTENT_TYPE,
+    )

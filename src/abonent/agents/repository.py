@@ -15,8 +15,8 @@ from abonent.agents.domain import Agent, AgentPayment, AgentPaymentStatus, Diale
 from abonent.agents.tables import agent_payments, agents
 from abonent.core.errors import StorageUnavailable
 from abonent.core.money import Tiyn
+from abonent.db.bulk_rows import insert_rows, read_rows
 from abonent.db.uow import STORAGE_ERRORS, Database
-from abonent.payments.repository import insert_rows, read_rows
 
 _BY_KEY = select(agent_payments).where(
     agent_payments.c.agent_id == bindparam("agent_id"),

@@ -57,6 +57,7 @@ from abonent.core.errors import (
     ValidationError,
 )
 from abonent.core.money import Tiyn
+from abonent.db.bulk_rows import deferred_inserts
 from abonent.db.uow import STORAGE_ERRORS, Database, UnitOfWork
 from abonent.ledger import services as ledger
 from abonent.ledger.domain import AccountKind, reversal_request
@@ -68,7 +69,6 @@ from abonent.payments.domain import (
     SubscriberClosed,
     TopUpRequest,
 )
-from abonent.payments.repository import deferred_inserts
 from abonent.payments.services import credit_topup, payments_of
 from abonent.subscribers.domain import SubscriberStatus, clean_name
 from abonent.subscribers.services import system_account

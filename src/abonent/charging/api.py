@@ -27,6 +27,7 @@ from abonent.charging import services
 from abonent.charging.domain import Refusal, UsageRecord
 from abonent.charging.jobs import Scheduler
 from abonent.charging.usage_file import record_from_fields
+from abonent.charging.views import summary_as_json
 from abonent.core.errors import AbonentError, Forbidden, NotFound, ValidationError
 from abonent.core.money import format_tenge
 from abonent.web.app import container_of
@@ -147,41 +148,6 @@ def remainders(msisdn: str, principal: SignedIn, c: ContainerDep) -> dict[str, A
     if summary is None:
         raise NotFound("no tariff for this number")
     return summary_as_json(summary)
-
-
-def summary_as_json(s: services.SubscriptionSummary) -> dict[str, Any]:
-    return {
-        "msisdn": s.msisdn,
-        "tariff": s.tariff_code,
-        "names": s.names,
-        "fee_tiyn": s.fee,
-        "fee": format_tenge(s.fee),
-        "period": s.period,
-        "state": s.state,
-        "period_start": s.period_start.isoformat(),
-        "period_end": s.period_end.isoformat(),
-        "remainders": [
-            {
-                "kind": r.kind,
-                "unit": r.unit,
-                "used": r.used,
-                "left": r.left,
-                "expires_at": r.expires_at.isoformat(),
-                "product": r.product_code,
-            }
-            for r in s.remainders
-        ],
-        "options": [
-            {
-                "code": o.code,
-                "names": o.names,
-                "fee_tiyn": o.fee,
-                "state": o.state,
-                "period_end": o.period_end.isoformat(),
-            }
-            for o in s.options
-        ],
-    }
 
 
 def install(app: FastAPI) -> None:

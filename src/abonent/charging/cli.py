@@ -14,10 +14,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from abonent.charging import services
-from abonent.charging.api import summary_as_json
 from abonent.charging.domain import UsageRecord
 from abonent.charging.jobs import run_due
 from abonent.charging.usage_file import read_usage_csv
+from abonent.charging.views import summary_as_json
 from abonent.cli_support import actor, console, container, err_console, print_json
 from abonent.core.errors import NotFound, ValidationError
 from abonent.core.money import format_tenge

@@ -68,9 +68,11 @@ class _ProcessLock:
 
     def acquire(self, timeout: float) -> bool:
         """Take the lock within ``timeout`` seconds; True also when there is no lock file."""
-        fd = self._descriptor()
-        if fd is None:
-            return True
+        fd = self._fd
+        if fd is None or self._broken:
+            fd = self._descriptor()
+            if fd is None:
+                return True
         with self._state:
             if not self._pending:
                 try:
@@ -146,12 +148,17 @@ class WriterGate:
         self._processes = _ProcessLock(database.with_name(database.name + ".writer-lock"))
 
     def acquire(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        if not self._threads.acquire(timeout=timeout):
-            return False
-        if self._processes.acquire(max(0.0, deadline - time.monotonic())):
+        threads = self._threads
+        if threads.acquire(blocking=False):  # the usual case: no clock read needed
+            remaining = timeout
+        else:
+            deadline = time.monotonic() + timeout
+            if not threads.acquire(timeout=timeout):
+                return False
+            remaining = max(0.0, deadline - time.monotonic())
+        if self._processes.acquire(remaining):
             return True
-        self._threads.release()
+        threads.release()
         return False
 
     def release(self) -> None:

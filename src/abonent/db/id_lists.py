@@ -20,6 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from abonent.db.bulk_rows import run_on_driver
+
 # The PostgreSQL array type of the parameter, by the column's Python type. Not the column's own
 # type: a cast to varchar(n)[] would silently cut longer values, which could then match.
 _ARRAY_TYPES = {int: "bigint[]", str: "text[]"}
@@ -56,6 +58,9 @@ class IdListQuery:
             return self.postgresql, (list(values),)
         return self.sqlite, (json.dumps(list(values)),)
 
-    def run(self, connection: sa.Connection, values: Iterable[Any]) -> Iterable[Sequence[Any]]:
-        """Its rows, the statement run through ``exec_driver_sql``: no compilation per call."""
-        return connection.exec_driver_sql(*self.text_and_params(connection.dialect, values))
+    def run(self, connection: sa.Connection, values: Iterable[Any]) -> list[Sequence[Any]]:
+        """Its rows as the driver gives them (no result processing: callers convert), run as
+        ``bulk_rows.run_on_driver`` runs a statement: inside a transaction straight on the
+        driver, else through ``exec_driver_sql``. No compilation per call either way."""
+        sql, params = self.text_and_params(connection.dialect, values)
+        return list(run_on_driver(connection, sql, params).fetchall())

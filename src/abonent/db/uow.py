@@ -57,20 +57,31 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _EXIT_ERRORS: tuple[type[BaseException], ...] = (*STORAGE_ERRORS, sqlite3.Error)
+# The plain sqlite3 commit, for a connection whose gate its unit of work gives back itself.
+_sqlite_commit = sqlite3.Connection.commit
 
 _SHARED: weakref.WeakKeyDictionary[Engine, ThreadConnections] = weakref.WeakKeyDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
 class _Kept:
-    """The connection one thread keeps between its units of work."""
+    """The connection one thread keeps between its units of work, with what its units of work
+    would otherwise look up or build again each time: its sqlite3 connection (four calls into
+    SQLAlchemy away) and its ledger repository (bound to the connection, holding no state of a
+    unit of work)."""
 
-    __slots__ = ("__weakref__", "busy", "connection", "generation")
+    __slots__ = ("__weakref__", "busy", "connection", "cursor", "driver", "generation", "ledger")
 
     def __init__(self, generation: int) -> None:
         self.connection: sa.Connection | None = None
+        self.driver: GatedConnection | None = None
+        self.cursor: sqlite3.Cursor | None = None  # of ``driver``, for BEGIN
+        self.ledger: SqlLedgerRepository | None = None
         self.busy = False
         self.generation = generation
+
+    def forget(self) -> None:
+        self.connection = self.driver = self.cursor = self.ledger = None
 
 
 class ThreadConnections:
@@ -124,16 +135,26 @@ class ThreadConnections:
     def checkout_writer(self) -> tuple[sa.Connection, _Kept] | None:
         """The writer connection, for the thread that holds ``gate``; None if it is lent out
         already (a unit of work that went on without the gate after waiting too long)."""
-        if self._writer.busy:
+        writer = self._writer
+        if writer.busy:
             return None
-        return self._lend(self._writer), self._writer
+        connection = writer.connection
+        if connection is None or connection.invalidated or writer.generation != self._generation:
+            return self._lend(writer), writer
+        writer.busy = True  # ``_lend`` when nothing is to be replaced
+        return connection, writer
 
     def _lend(self, kept: _Kept) -> sa.Connection:
         connection = kept.connection
         if connection is None or connection.invalidated or kept.generation != self._generation:
             if connection is not None:
+                kept.forget()
                 connection.close()
-            connection = kept.connection = self.engine.connect()
+            connection = self.engine.connect()
+            driver = connection.connection.driver_connection
+            assert isinstance(driver, GatedConnection)  # ``of`` checked the engine
+            kept.connection, kept.driver, kept.ledger = connection, driver, None
+            kept.cursor = driver.cursor()
             kept.generation = self._generation
         kept.busy = True
         return connection
@@ -146,7 +167,7 @@ class ThreadConnections:
         if kept.generation != self._generation:
             connection.invalidate()  # closed by ``close_all`` meanwhile: the pool may be gone
         if broken or connection.invalidated:
-            kept.connection = None
+            kept.forget()
             connection.close()
 
     def close_all(self) -> None:
@@ -158,7 +179,7 @@ class ThreadConnections:
                     # Closed for good, not returned: the pool may be the disposed one.
                     kept.connection.invalidate()
                     kept.connection.close()
-                    kept.connection = None
+                    kept.forget()
 
     def close_all_of(self, _engine: Engine) -> None:
         self.close_all()
@@ -237,14 +258,21 @@ class UnitOfWork:
         self._kept = kept
         driver = None
         try:
-            driver = conn.connection.driver_connection
+            driver = kept.driver if kept is not None else None
+            if driver is None:
+                driver = conn.connection.driver_connection
             assert isinstance(driver, GatedConnection)  # ``Database`` checked the engine
             if gated:
                 driver.holding = driver.pinned = True
             if driver.in_transaction:
                 driver.rollback()  # left open by a failure nobody saw: never join it
-            mode = "DEFERRED" if self._read_only else "IMMEDIATE"
-            driver.begin(mode, gated=gated is None)
+            if gated:
+                # The gate is ours and stays ours until ``__exit__``: nothing to take or give.
+                cursor = kept.cursor if kept is not None else None
+                (cursor or driver).execute("BEGIN IMMEDIATE")
+            else:
+                mode = "DEFERRED" if self._read_only else "IMMEDIATE"
+                driver.begin(mode, gated=gated is None)
         except BaseException as exc:
             taken_over = driver is not None and driver.pinned
             self._give_back(connections, conn, driver, broken=True)
@@ -278,14 +306,23 @@ class UnitOfWork:
                 driver.release_gate()
 
     def commit(self) -> None:
+        driver = self._driver
         try:
-            if self._driver is None:
+            if driver is None:
                 assert self._transaction is not None
                 self._transaction.commit()
             elif self.connection.in_transaction():
                 self.connection.commit()
+            elif driver.pinned:  # the gate is given back at ``__exit__``
+                cursor = self._kept.cursor if self._kept is not None else None
+                if cursor is None:
+                    _sqlite_commit(driver)
+                elif driver.in_transaction:
+                    # What ``sqlite3.Connection.commit`` does, but from the statement cache:
+                    # it compiles COMMIT anew every time (≈ 1 µs).
+                    cursor.execute("COMMIT")
             else:
-                self._driver.commit()
+                driver.commit()
         except STORAGE_ERRORS as exc:
             raise StorageUnavailable("the database did not confirm; try again later") from exc
         except sqlite3.Error as exc:
@@ -315,7 +352,9 @@ class UnitOfWork:
         assert self._connections is not None
         broken = False
         try:
-            if self.connection.in_transaction():
+            if self._committed and not driver.in_transaction:
+                pass  # committed, and nothing begun since: SQLAlchemy's transaction ended too
+            elif self.connection.in_transaction():
                 if not self._committed:
                     self.connection.rollback()
             elif driver.in_transaction:
@@ -332,8 +371,18 @@ class UnitOfWork:
     def execute(self, statement: sa.Executable) -> sa.CursorResult[object]:
         return self.connection.execute(statement)
 
-    @cached_property
+    @property
     def ledger(self) -> SqlLedgerRepository:
+        kept = self._kept
+        if kept is None:
+            return self._own_ledger
+        repository = kept.ledger  # the kept connection's, made on its first use
+        if repository is None:
+            repository = kept.ledger = self._own_ledger
+        return repository
+
+    @cached_property
+    def _own_ledger(self) -> SqlLedgerRepository:
         from abonent.ledger.repository import SqlLedgerRepository
 
         return SqlLedgerRepository(self.connection)

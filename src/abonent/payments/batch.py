@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from abonent.audit.tables import audit_log
 from abonent.core.errors import AbonentError, NotFound
 from abonent.core.money import format_tenge
+from abonent.db.bulk_rows import insert_rows, read_rows
 from abonent.db.id_lists import IdListQuery
 from abonent.db.uow import UnitOfWork
 from abonent.ledger import services as ledger
@@ -32,7 +33,6 @@ from abonent.payments.domain import (
     TopUpRequest,
     fingerprint_of,
 )
-from abonent.payments.repository import insert_rows, read_rows
 from abonent.payments.services import _TOPUP_SMS, SMS_SENDER
 from abonent.payments.tables import payments
 from abonent.subscribers.domain import Language, PaymentType, Subscriber, SubscriberStatus

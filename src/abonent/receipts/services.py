@@ -18,10 +18,11 @@ from abonent.core.errors import Conflict, InvalidAmount, NotFound, ValidationErr
 from abonent.core.ids import public_token
 from abonent.core.money import Tiyn, require_positive_tiyn
 from abonent.core.msisdn import masked, parse_msisdn
+from abonent.db.bulk_rows import insert_rows
 from abonent.db.uow import Database, UnitOfWork
 from abonent.payments import hooks
 from abonent.payments.domain import Payment
-from abonent.payments.repository import SqlPaymentRepository, insert_rows
+from abonent.payments.repository import SqlPaymentRepository
 from abonent.receipts.domain import (
     FiscalRegistrar,
     FiscalStatus,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import typer
 
 from bench import common
 
@@ -130,3 +131,30 @@ def test_the_machine_is_described(tmp_path: Path) -> None:
     assert machine.cores >= 1
     assert rows["PostgreSQL"] == "15.18"
     assert "fsync" in rows["disk"]
+
+
+def test_measure_databases_runs_sqlite_alone_and_describes_the_machine() -> None:
+    report = _report("things", 3_100)
+    seen: list[tuple[str, str]] = []
+
+    def measure(url: str, database: str) -> list[str]:
+        seen.append((url, database))
+        return [f"{database}: one lost"]
+
+    failures = common.measure_databases(report, measure, "unused", postgresql=False)
+
+    assert [database for _, database in seen] == ["SQLite"]
+    assert seen[0][0].startswith("sqlite:///")
+    assert failures == ["SQLite: one lost"]
+    assert report.machine is not None
+    assert report.machine.postgres == "not measured (--sqlite-only)"
+
+
+def test_finish_exits_non_zero_only_when_a_check_failed() -> None:
+    report = _report("things", 3_100)
+
+    common.finish(report, write=False)  # nothing failed: returns
+    with pytest.raises(typer.Exit) as failed:
+        common.finish(report, write=False, failures=["SQLite: 2 doubled"])
+
+    assert failed.value.exit_code == 1

@@ -1,4 +1,4 @@
-"""The group commit's statements on the driver (``payments.repository``: ``insert_rows``,
+"""The group commit's statements on the driver (``db.bulk_rows``: ``insert_rows``,
 ``read_rows``, ``deferred_inserts``) store and read exactly what SQLAlchemy would, and fail as
 SQLAlchemy fails, on SQLite and PostgreSQL."""
 
@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from abonent.audit.tables import audit_log
+from abonent.db.bulk_rows import deferred_inserts, insert_rows, read_rows
 from abonent.db.uow import Database
 from abonent.outbox.tables import outbox
-from abonent.payments.repository import deferred_inserts, insert_rows, read_rows
 
 pytestmark = pytest.mark.storage
 
