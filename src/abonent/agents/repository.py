@@ -31,7 +31,7 @@ _SQLITE_BY_KEYS = (
 )
 _PG_BY_KEYS = (
     f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM agent_payments"  # noqa: S608
-    " WHERE agent_id = ANY(%s::bigint[]) AND txn_id = ANY(%s::varchar[])"
+    " WHERE agent_id = ANY(%b::bigint[]) AND txn_id = ANY(%b::varchar[])"
 )
 
 

@@ -128,7 +128,7 @@ _ADD_USED_PG_RAW = (
     "UPDATE subscriptions AS s SET used_onnet_s = s.used_onnet_s + d.onnet,"
     " used_offnet_s = s.used_offnet_s + d.offnet, used_sms = s.used_sms + d.sms,"
     " used_data_kb = s.used_data_kb + d.data"
-    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
+    " FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[])"
     " AS d(id, onnet, offnet, sms, data) WHERE s.id = d.id"
 )
 

@@ -46,7 +46,8 @@ def _shape(table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect) -> _I
         columns=columns,
         processors=tuple(t.bind_processor(dialect) for t in types),
         row="(" + ", ".join(["?"] * len(columns)) + ")",
-        arrays=", ".join(f"%s::{_pg_array_type(t)}" for t in types) if postgresql else "",
+        # Binary arrays (%b): psycopg's text format quotes every value in Python.
+        arrays=", ".join(f"%b::{_pg_array_type(t)}" for t in types) if postgresql else "",
         postgresql=postgresql,
     )
 

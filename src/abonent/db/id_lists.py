@@ -48,7 +48,8 @@ class IdListQuery:
             in_list=f"{name} IN (SELECT value FROM json_each(?))",  # noqa: S608
             no_index="+",
         )
-        postgresql = template.format(in_list=f"{name} = ANY(%s::{array})", no_index="")
+        # %b: the list goes as a binary array (psycopg's text format quotes each value in Python)
+        postgresql = template.format(in_list=f"{name} = ANY(%b::{array})", no_index="")
         return cls(sqlite, f"{postgresql} FOR UPDATE" if lock else postgresql)
 
     def text_and_params(self, dialect: sa.Dialect, values: Iterable[Any]) -> tuple[str, tuple[Any]]:

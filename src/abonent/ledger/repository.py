@@ -67,21 +67,21 @@ _PG_INSERT_TRANSACTION_WITH_POSTINGS = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id)"
     " INSERT INTO postings (transaction_id, account_id, amount)"
     " SELECT t.id, p.account_id, p.amount"
-    " FROM t, unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS p(account_id, amount, n)"
+    " FROM t, unnest(%b::bigint[], %b::bigint[]) WITH ORDINALITY AS p(account_id, amount, n)"
     " ORDER BY p.n RETURNING transaction_id"
 )
 _PG_INSERT_TRANSACTIONS = (
     "INSERT INTO ledger_transactions"
     " (kind, source, idempotency_key, reference, fingerprint, reverses_id, created_at)"
     " SELECT r.kind, r.source, r.idempotency_key, r.reference, r.fingerprint, r.reverses_id, %s"
-    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
+    " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[])"
     " WITH ORDINALITY AS r(kind, source, idempotency_key, reference, fingerprint, reverses_id, n)"
     " ORDER BY r.n RETURNING id, source, idempotency_key"
 )
 _PG_INSERT_POSTINGS = (
     "INSERT INTO postings (transaction_id, account_id, amount)"
     " SELECT p.transaction_id, p.account_id, p.amount"
-    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])"
+    " FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])"
     " WITH ORDINALITY AS p(transaction_id, account_id, amount, n)"
     " ORDER BY p.n"
 )
@@ -93,34 +93,36 @@ _PG_INSERT_POSTINGS = (
 # at the end of the statement and see the new transactions. The balances move in a statement of
 # their own, after: in the same statement the checks ran after the update and locked every new
 # row version of the accounts again (≈ 20 % longer under the locks, measured).
+# Arrays are sent in binary (``%b``): psycopg's text format quotes every element in Python
+# (≈ 1 ms per 1,000 strings here), the binary one costs a quarter of that.
 _PG_WRITE_BATCH = (
     "WITH t AS (INSERT INTO ledger_transactions"
     " (kind, source, idempotency_key, reference, fingerprint, reverses_id, created_at)"
     " SELECT r.kind, r.source, r.idempotency_key, r.reference, r.fingerprint, r.reverses_id, %s"
-    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])"
+    " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[])"
     " WITH ORDINALITY AS r(kind, source, idempotency_key, reference, fingerprint, reverses_id, n)"
     " ORDER BY r.n RETURNING id, source, idempotency_key),"
     " k AS (SELECT id, row_number() OVER (ORDER BY id) AS request FROM t),"
     " p AS (INSERT INTO postings (transaction_id, account_id, amount)"
     " SELECT k.id, p.account_id, p.amount"
-    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])"
+    " FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])"
     " WITH ORDINALITY AS p(request, account_id, amount, n)"
     " JOIN k ON k.request = p.request ORDER BY p.n)"
     " SELECT id, source, idempotency_key FROM t ORDER BY id"
 )
 _PG_ACCOUNTS_BY_ID = (
-    "SELECT id, code, kind, balance, floor FROM accounts WHERE id = ANY(%s::bigint[]) ORDER BY id"
+    "SELECT id, code, kind, balance, floor FROM accounts WHERE id = ANY(%b::bigint[]) ORDER BY id"
 )
 _PG_APPLY_DELTAS = (
     "UPDATE accounts SET balance = accounts.balance + d.delta"
-    " FROM unnest(%s::bigint[], %s::bigint[]) AS d(id, delta) WHERE accounts.id = d.id"
+    " FROM unnest(%b::bigint[], %b::bigint[]) AS d(id, delta) WHERE accounts.id = d.id"
 )
 # A join on the keys rather than ``idempotency_key = ANY(…)``: with the values known (psycopg
 # plans its first executions with them) the planner chose a sequential scan of every stored
 # transaction with a linear ANY over the batch's keys, ≈ most of the server's CPU of a batch
 # once the table held 100,000 rows. This form probes the (source, key) index once per key.
 _PG_EXISTING_KEYS = (
-    "SELECT t.idempotency_key, t.fingerprint FROM unnest(%s::text[]) AS k(key)"
+    "SELECT t.idempotency_key, t.fingerprint FROM unnest(%b::text[]) AS k(key)"
     " JOIN ledger_transactions t ON t.source = %s AND t.idempotency_key = k.key"
 )
 
