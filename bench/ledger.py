@@ -150,7 +150,7 @@ def bench_ledger(
         "most balance updates are HOT (no index entries). The arrays go in binary (`%b`): "
         "psycopg's text format quoted every element in Python, ≈ 15 % of a batch's time "
         "(measured 2026-12-06: 129 → 110 ms a batch of 1,000; this process 63 → 51 ms of CPU, "
-        "the server's ≈ 80 ms: 3 rows, 7 index entries and 4 foreign-key checks a transfer).",
+        "the server's ≈ 80 ms: 3 rows, 8 index entries and 4 foreign-key checks a transfer).",
         "machines: the figures before 2026-12-06 were measured on an Intel Xeon VM; from "
         "2026-12-06 on an AMD EPYC VM on which the same code (commit 57365ad) measured 1,737 "
         "one-commit transfers/s on SQLite (2,734 before), 19,401 batched (27,233) and "
