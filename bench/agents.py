@@ -224,19 +224,26 @@ def _notes(workers: int) -> list[str]:
         "it includes the `check` and the HTTP handling of both requests, and is steadier than "
         "payments/s on a shared machine. 2 cores ÷ that figure is the rate the server could "
         "reach with both cores to itself.",
-        "Where the server's time goes (py-spy samples, 2026-11-22 05:30, SQLite, 16 agents, "
-        "a busy machine): two thirds of the busy samples in the pay batcher's thread (a third "
-        "of those in SQLite itself inserting the rows with their indexes, the top-up hooks of "
-        "receipts, renewal retry, trust credit and auto top-up about a quarter, the ledger "
-        "batch a tenth), a third in the event loop (uvicorn writes each answer's head and body "
-        "in two send() calls: a quarter of the loop's samples; the check's SELECT a fifth). "
-        "One process is bound by one core (the GIL); two processes measured worse (870-1,120/s "
-        "in the previous session: smaller batches, and pages re-read across processes that "
-        "take turns at SQLite's writer). On PostgreSQL ~15 round trips a batch (pool ping, "
-        "BEGIN, 2 reads, the ledger's 5, the payments INSERT, 3 hook queries, the balances, "
-        "one pipeline of INSERTs, COMMIT), and batches queue on the agents' clearing-account "
-        "rows: moving that credit off the hot row (e.g. sharded sub-accounts) and one query "
-        "for all hooks would be next.",
+        "Where the server's time goes (per-thread CPU from /proc, 2026-12-06, SQLite, 16 "
+        "agents, 936 payments/s): the event loop ≈ 420 µs a payment (HTTP of check and pay, "
+        "the check's SELECT), the pay batcher ≈ 490 µs (≈ 145 µs of it system time: the WAL "
+        "writes and fsync of ≈ 70 pages a batch of 14), the SMS delivery job ≈ 20 µs. The "
+        "threads share one GIL, so one process tops out near 1 / (420 + 490 µs) ≈ 1,100 "
+        "payments/s on this machine whatever the client count (32 agents: 880/s). In the "
+        "batch, SQLite's own work is ≈ 15 % of the instructions (callgrind); the rest is "
+        "Python spread over the credit, the ledger batch, five bulk INSERTs, the top-up hooks "
+        "and their rows. Two processes measured no better (721-904/s: batches of ≈ 7 instead "
+        "of ≈ 14, each process re-reading pages the other wrote, 1,300 µs a payment). What "
+        "would use the second core: a separate writer process fed by the HTTP workers (tried "
+        "in an earlier session with one HTTP process: more CPU a payment, no gain; untried "
+        "with two). On 2026-12-06 the code of 2026-11-22 measured 780-866 payments/s and "
+        "1,021-1,124 µs a payment here (1,598/s and 493 µs on the Intel machine of that day), "
+        "and PostgreSQL 276/s with pgbench at 1,294 tps while other work ran (652/s, 3,249 "
+        "tps).",
+        "On PostgreSQL ~15 round trips a batch (pool ping, BEGIN, 2 reads, the ledger's 5, the "
+        "payments INSERT, 3 hook queries, the balances, one pipeline of INSERTs, COMMIT), and "
+        "batches queue on the agents' clearing-account rows: moving that credit off the hot "
+        "row (e.g. sharded sub-accounts) and one query for all hooks would be next.",
     ]
 
 
