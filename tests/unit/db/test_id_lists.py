@@ -31,14 +31,14 @@ def test_sqlite_reads_the_ids_from_one_json_array() -> None:
 def test_postgresql_compares_with_one_array_and_locks_when_asked() -> None:
     query = IdListQuery.of("SELECT id FROM things WHERE {in_list}", _things.c.id, lock=True)
     text, params = query.text_and_params(_POSTGRESQL, (n for n in (3, 1)))
-    assert text == "SELECT id FROM things WHERE things.id = ANY(%s::bigint[]) FOR UPDATE"
+    assert text == "SELECT id FROM things WHERE things.id = ANY(%b::bigint[]) FOR UPDATE"
     assert params == ([3, 1],)
 
 
 def test_text_values_are_sent_as_text_not_cut_to_the_column_length() -> None:
     query = IdListQuery.of("SELECT id FROM things WHERE {in_list}", _things.c.code)
     text, params = query.text_and_params(_POSTGRESQL, ["a-very-long-code"])
-    assert text == "SELECT id FROM things WHERE things.code = ANY(%s::text[])"
+    assert text == "SELECT id FROM things WHERE things.code = ANY(%b::text[])"
     assert params == (["a-very-long-code"],)
     sqlite_text, sqlite_params = query.text_and_params(_SQLITE, ["a", 'b"'])
     assert json.loads(sqlite_params[0]) == ["a", 'b"']
