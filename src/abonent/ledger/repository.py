@@ -70,29 +70,15 @@ _PG_INSERT_TRANSACTION_WITH_POSTINGS = (
     " FROM t, unnest(%b::bigint[], %b::bigint[]) WITH ORDINALITY AS p(account_id, amount, n)"
     " ORDER BY p.n RETURNING transaction_id"
 )
-_PG_INSERT_TRANSACTIONS = (
-    "INSERT INTO ledger_transactions"
-    " (kind, source, idempotency_key, reference, fingerprint, reverses_id, created_at)"
-    " SELECT r.kind, r.source, r.idempotency_key, r.reference, r.fingerprint, r.reverses_id, %s"
-    " FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[])"
-    " WITH ORDINALITY AS r(kind, source, idempotency_key, reference, fingerprint, reverses_id, n)"
-    " ORDER BY r.n RETURNING id, source, idempotency_key"
-)
-_PG_INSERT_POSTINGS = (
-    "INSERT INTO postings (transaction_id, account_id, amount)"
-    " SELECT p.transaction_id, p.account_id, p.amount"
-    " FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])"
-    " WITH ORDINALITY AS p(transaction_id, account_id, amount, n)"
-    " ORDER BY p.n"
-)
 # A batch's transactions and their postings in one statement. The transactions go in in request
 # order, so their new ids rise in that order (one session's sequence values only grow) and the
 # k-th smallest is request k's: postings name their request by its ordinal instead of by key (a
 # join on the text keys sorted them by collation, ≈ 10 µs of server CPU a transfer);
-# ``write_batch`` checks the keys come back in that order. The postings' foreign-key checks run
-# at the end of the statement and see the new transactions. The balances move in a statement of
-# their own, after: in the same statement the checks ran after the update and locked every new
-# row version of the accounts again (≈ 20 % longer under the locks, measured).
+# ``_insert_transactions_pg`` checks the keys come back in that order. The postings'
+# foreign-key checks run at the end of the statement and see the new transactions. The balances
+# move in a statement of their own, after: in the same statement the checks ran after the
+# update and locked every new row version of the accounts again (≈ 20 % longer under the locks,
+# measured).
 # Arrays are sent in binary (``%b``): psycopg's text format quotes every element in Python
 # (≈ 1 ms per 1,000 strings here), the binary one costs a quarter of that.
 _PG_WRITE_BATCH = (
@@ -531,41 +517,7 @@ class SqlLedgerRepository:
     def _insert_transactions_pg(
         self, requests: Sequence[TransactionRequest], now: datetime
     ) -> list[int]:
-        # Whole columns as arrays: two statements whose text never changes (prepared once).
-        rows = self.connection.exec_driver_sql(
-            _PG_INSERT_TRANSACTIONS,
-            (
-                self._sql.created_at(now),
-                [r.kind for r in requests],
-                [r.source for r in requests],
-                [r.idempotency_key for r in requests],
-                [r.reference for r in requests],
-                [r.fingerprint for r in requests],
-                [r.reverses_id for r in requests],
-            ),
-        ).all()
-        id_of = {(source, key): int(tid) for tid, source, key in rows}
-        ids = [id_of[(r.source, r.idempotency_key)] for r in requests]
-        legs = [(tid, p) for tid, r in zip(ids, requests, strict=True) for p in r.postings]
-        self.connection.exec_driver_sql(
-            _PG_INSERT_POSTINGS,
-            (
-                [tid for tid, _ in legs],
-                [p.account_id for _, p in legs],
-                [p.amount for _, p in legs],
-            ),
-        )
-        return ids
-
-    def write_batch(
-        self, requests: Sequence[TransactionRequest], now: datetime, deltas: dict[int, Tiyn]
-    ) -> list[int]:
-        """``insert_transactions`` then ``apply_deltas_unguarded``: the accepted part of a batch
-        (the caller holds the accounts' locks). On PostgreSQL two statements, not three."""
-        if not (self._sql.postgresql and requests):
-            ids = self.insert_transactions(requests, now)
-            self.apply_deltas_unguarded(deltas)
-            return ids
+        """The transactions and their postings in one statement; their ids in request order."""
         legs = [(n, p) for n, r in enumerate(requests, start=1) for p in r.postings]
         rows = self.connection.exec_driver_sql(
             _PG_WRITE_BATCH,
@@ -587,8 +539,16 @@ class SqlLedgerRepository:
                 # Postings would belong to the wrong transactions: the caller's unit of work
                 # must not commit (it rolls back when this propagates).
                 raise RuntimeError("ledger batch: transaction ids did not rise in request order")
-        self.apply_deltas_unguarded(deltas)
         return [int(row[0]) for row in rows]
+
+    def write_batch(
+        self, requests: Sequence[TransactionRequest], now: datetime, deltas: dict[int, Tiyn]
+    ) -> list[int]:
+        """``insert_transactions`` then ``apply_deltas_unguarded``: the accepted part of a batch
+        (the caller holds the accounts' locks). On PostgreSQL two statements."""
+        ids = self.insert_transactions(requests, now)
+        self.apply_deltas_unguarded(deltas)
+        return ids
 
     def existing_keys(self, source: str, keys: Sequence[str]) -> dict[str, str]:
         """The stored fingerprint of every key of ``source`` among ``keys``."""
