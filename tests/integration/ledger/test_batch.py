@@ -17,6 +17,15 @@ from tests.factories import floored_account, system_account
 pytestmark = pytest.mark.storage
 
 
+@pytest.fixture(autouse=True, params=["lock first", "write first"])
+def batch_order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice on PostgreSQL: with the accounts locked before the rows are written
+    (small batches) and after (``EARLY_WRITE_MIN_BATCH``: large ones). SQLite has one order."""
+    first = 1 if request.param == "write first" else 1_000_000
+    monkeypatch.setattr(ledger, "EARLY_WRITE_MIN_BATCH", first)
+    return str(request.param)
+
+
 def _transfer(src: int, dst: int, amount: int, key: str, source: str) -> TransactionRequest:
     return transfer_request(
         kind="test",

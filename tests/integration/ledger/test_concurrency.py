@@ -201,8 +201,12 @@ def test_simultaneous_reversals_under_different_keys_undo_once(pg_db: Database) 
     assert ledger.audit_ledger(pg_db).ok
 
 
-def test_single_posts_and_batches_at_once_neither_deadlock_nor_overdraw(pg_db: Database) -> None:
-    # Given 20 funded accounts
+@pytest.mark.parametrize("early_write_min_batch", [1, 1_000_000], ids=["write first", "lock first"])
+def test_single_posts_and_batches_at_once_neither_deadlock_nor_overdraw(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch, early_write_min_batch: int
+) -> None:
+    # Given 20 funded accounts, and batches whose rows go in before or after their locks
+    monkeypatch.setattr(ledger, "EARLY_WRITE_MIN_BATCH", early_write_min_batch)
     _, wallets = fund_accounts(pg_db, 20, OPENING)
 
     def random_transfer(rng: random.Random, key: str) -> TransactionRequest:
