@@ -148,7 +148,7 @@ def bench_ledger(
         "savepoint: if a line might break a floor it is undone and the batch is checked line "
         "by line under the locks), and the balances with one more statement, so concurrent "
         "batches queue on the accounts' rows only for the check, the balances and the commit "
-        "(8 clients: 9,729-10,197 transfers/s in three runs, 7,261-8,586 in five before); "
+        "(8 clients: 8,520-10,197 transfers/s in four runs, 5,816-8,586 in five before); "
         "when every account can bear all of the batch's debits the lines are not checked one "
         "by one; `accounts` keeps half of each page free, so "
         "most balance updates are HOT (no index entries). The arrays go in binary (`%b`): "
