@@ -371,18 +371,7 @@ class SqlLedgerRepository:
         # One cursor for all of them: ``Connection.execute`` makes (and drops) a new one a call.
         sql = _SQL_INSERT_TRANSACTION
         try:
-            transaction_id = cursor.execute(
-                sql,
-                (
-                    request.kind,
-                    request.source,
-                    request.idempotency_key,
-                    request.reference,
-                    request.fingerprint,
-                    request.reverses_id,
-                    self._sql.created_at(now),
-                ),
-            ).lastrowid
+            transaction_id = cursor.execute(sql, self._transaction_row(request, now)).lastrowid
             assert transaction_id is not None  # a row went in
             debit_id, debit = first.account_id, first.amount
             credit_id, credit = second.account_id, second.amount
@@ -406,9 +395,9 @@ class SqlLedgerRepository:
             ) from exc
         return transaction_id, None
 
-    def insert_transaction(self, request: TransactionRequest, now: datetime) -> int:
-        """Insert the transaction row and its postings; a repeated key raises IntegrityError."""
-        row = (
+    def _transaction_row(self, request: TransactionRequest, now: datetime) -> tuple[object, ...]:
+        """The values of ``_SQL_INSERT_TRANSACTION``'s placeholders, in their order."""
+        return (
             request.kind,
             request.source,
             request.idempotency_key,
@@ -417,6 +406,10 @@ class SqlLedgerRepository:
             request.reverses_id,
             self._sql.created_at(now),
         )
+
+    def insert_transaction(self, request: TransactionRequest, now: datetime) -> int:
+        """Insert the transaction row and its postings; a repeated key raises IntegrityError."""
+        row = self._transaction_row(request, now)
         if self._sql.postgresql:
             legs = request.postings
             result = self.connection.exec_driver_sql(
