@@ -135,14 +135,9 @@ class ThreadConnections:
     def checkout_writer(self) -> tuple[sa.Connection, _Kept] | None:
         """The writer connection, for the thread that holds ``gate``; None if it is lent out
         already (a unit of work that went on without the gate after waiting too long)."""
-        writer = self._writer
-        if writer.busy:
+        if self._writer.busy:
             return None
-        connection = writer.connection
-        if connection is None or connection.invalidated or writer.generation != self._generation:
-            return self._lend(writer), writer
-        writer.busy = True  # ``_lend`` when nothing is to be replaced
-        return connection, writer
+        return self._lend(self._writer), self._writer
 
     def _lend(self, kept: _Kept) -> sa.Connection:
         connection = kept.connection
