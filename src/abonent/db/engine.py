@@ -57,7 +57,7 @@ class _ProcessLock:
     def _reset(self) -> None:
         self._fd: int | None = None
         self._broken = False  # the lock file cannot be used: the in-process lock alone decides
-        self._state = threading.Lock()  # guards _pending and _wanted
+        self._state = threading.Lock()  # guards _wanted, and changes of _pending
         self._pending = False  # the helper was asked to wait for the lock and has not got it
         self._wanted = False  # a caller waits for the helper's result
         self._request = threading.Lock()  # released by a caller: "wait for the lock"
@@ -90,6 +90,21 @@ class _ProcessLock:
             self._wanted = False
             # The helper may have granted it between our timeout and now.
             return self._granted.acquire(blocking=False) or self._broken
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now, without ``_state``; False if not, or when the
+        helper is at work, or there is no descriptor yet (``acquire`` then decides). Safe
+        unlocked: only callers (one at a time, behind the threads' lock) set ``_pending``, and
+        the helper clears it only once it let go of the lock, so no other thread uses the
+        descriptor now. This runs for every write."""
+        fd = self._fd
+        if fd is None or self._pending or self._broken:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False  # another process holds it, or no locks here: ``acquire`` decides
 
     def release(self) -> None:
         if self._fd is not None and not self._broken:
@@ -132,12 +147,12 @@ class _ProcessLock:
                     self._granted.release()  # wakes a waiting caller: it goes on without
                 return
             with self._state:
-                self._pending = False
                 if self._wanted:
                     self._wanted = False
                     self._granted.release()
                 else:
                     fcntl.flock(fd, fcntl.LOCK_UN)  # its caller gave up meanwhile
+                self._pending = False  # only now: ``try_acquire`` reads it without ``_state``
 
 
 class WriterGate:
@@ -150,6 +165,8 @@ class WriterGate:
     def acquire(self, timeout: float) -> bool:
         threads = self._threads
         if threads.acquire(blocking=False):  # the usual case: no clock read needed
+            if self._processes.try_acquire():
+                return True
             remaining = timeout
         else:
             deadline = time.monotonic() + timeout

@@ -38,7 +38,13 @@ from sqlalchemy.engine import Engine
 
 from abonent.core.clock import Clock
 from abonent.core.errors import StorageUnavailable
-from abonent.db.engine import SQLITE_BUSY_TIMEOUT_MS, GatedConnection, is_gated, writer_gate_of
+from abonent.db.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    GatedConnection,
+    WriterGate,
+    is_gated,
+    writer_gate_of,
+)
 
 if TYPE_CHECKING:
     from abonent.audit.repository import SqlAuditLog
@@ -100,10 +106,10 @@ class ThreadConnections:
         self._local = threading.local()
         self._all: weakref.WeakSet[_Kept] = weakref.WeakSet()
         self._lock = threading.Lock()
-        self._generation = 0
+        self.generation = 0
         self.gate = writer_gate_of(engine)
         # The writer connection, lent only to the holder of ``gate``: the gate serialises it.
-        self._writer = _Kept(self._generation)
+        self._writer = _Kept(self.generation)
 
     @classmethod
     def of(cls, engine: Engine) -> ThreadConnections | None:
@@ -141,7 +147,7 @@ class ThreadConnections:
 
     def _lend(self, kept: _Kept) -> sa.Connection:
         connection = kept.connection
-        if connection is None or connection.invalidated or kept.generation != self._generation:
+        if connection is None or connection.invalidated or kept.generation != self.generation:
             if connection is not None:
                 kept.forget()
                 connection.close()
@@ -150,7 +156,7 @@ class ThreadConnections:
             assert isinstance(driver, GatedConnection)  # ``of`` checked the engine
             kept.connection, kept.driver, kept.ledger = connection, driver, None
             kept.cursor = driver.cursor()
-            kept.generation = self._generation
+            kept.generation = self.generation
         kept.busy = True
         return connection
 
@@ -159,7 +165,7 @@ class ThreadConnections:
             connection.close()
             return
         kept.busy = False
-        if kept.generation != self._generation:
+        if kept.generation != self.generation:
             connection.invalidate()  # closed by ``close_all`` meanwhile: the pool may be gone
         if broken or connection.invalidated:
             kept.forget()
@@ -168,7 +174,7 @@ class ThreadConnections:
     def close_all(self) -> None:
         """Close every kept connection (busy ones when their work ends)."""
         with self._lock:
-            self._generation += 1
+            self.generation += 1
             for kept in [*self._all, self._writer]:
                 if not kept.busy and kept.connection is not None:
                     # Closed for good, not returned: the pool may be the disposed one.
@@ -183,13 +189,22 @@ class ThreadConnections:
         with self._lock:
             if len(self._all) >= self.LIMIT:
                 return None
-            kept = _Kept(self._generation)
+            kept = _Kept(self.generation)
             self._all.add(kept)
         self._local.kept = kept
         return kept
 
 
 class UnitOfWork:
+    # What ``__enter__`` sets where it applies. Class defaults spare ``__init__``, which runs for
+    # every request, the stores.
+    _committed = False
+    _kept: _Kept | None = None
+    _driver: GatedConnection | None = None
+    # SQLite: the writer gate this unit of work holds with the writer connection; given back at
+    # ``__exit__``, after the connection.
+    _gate: WriterGate | None = None
+
     def __init__(
         self,
         engine: Engine,
@@ -201,14 +216,15 @@ class UnitOfWork:
         self._engine = engine
         self.clock = clock
         self._read_only = read_only
-        self._committed = False
         self._connections = connections
-        self._kept: _Kept | None = None
-        self._driver: GatedConnection | None = None
 
     def __enter__(self) -> UnitOfWork:
-        if self._connections is not None:
-            return self._enter_sqlite(self._connections)
+        connections = self._connections
+        if connections is not None:
+            gate = connections.gate
+            if gate is not None and not self._read_only:
+                return self._enter_writer(connections, gate)
+            return self._enter_sqlite(connections)
         try:
             conn = self._engine.connect()
             if self._read_only and conn.dialect.name == "sqlite":
@@ -219,25 +235,34 @@ class UnitOfWork:
             raise StorageUnavailable("the database is unavailable; try again later") from exc
         return self
 
-    def _enter_sqlite(self, connections: ThreadConnections) -> UnitOfWork:
-        gate = None if self._read_only else connections.gate
+    def _enter_writer(self, connections: ThreadConnections, gate: WriterGate) -> UnitOfWork:
+        """Take the writer gate, then the writer connection it guards, and begin on it."""
+        if not gate.acquire(SQLITE_BUSY_TIMEOUT_MS / 1000):
+            # Waited the whole busy timeout: on without the gate, as ``GatedConnection`` does;
+            # SQLite's own lock and busy timeout decide.
+            return self._enter_sqlite(connections, gated=False)
         try:
-            if gate is not None and gate.acquire(SQLITE_BUSY_TIMEOUT_MS / 1000):
-                try:
-                    lent = connections.checkout_writer()
-                except BaseException:
-                    gate.release()
-                    raise
-                if lent is not None:
-                    return self._begin_sqlite(connections, *lent, gated=True)
-                gate.release()  # lent out: on with this thread's connection, through the gate
-            elif gate is not None:
-                # Waited the whole busy timeout: on without the gate, as ``GatedConnection``
-                # does; SQLite's own lock and busy timeout decide.
-                return self._begin_sqlite(connections, *connections.checkout(), gated=False)
-            return self._begin_sqlite(connections, *connections.checkout())
+            lent = connections.checkout_writer()
+        except BaseException as exc:
+            gate.release()
+            if isinstance(exc, STORAGE_ERRORS):
+                raise StorageUnavailable("the database is unavailable; try again later") from exc
+            raise
+        if lent is not None:
+            return self._begin_sqlite(connections, *lent, gate=gate)
+        gate.release()  # lent out: on with this thread's connection, through the gate
+        return self._enter_sqlite(connections)
+
+    def _enter_sqlite(
+        self, connections: ThreadConnections, *, gated: bool | None = None
+    ) -> UnitOfWork:
+        """This thread's kept connection (or a pooled one), through the gate unless reading or
+        ``gated`` is False."""
+        try:
+            conn, kept = connections.checkout()
         except STORAGE_ERRORS as exc:  # no connection to be had
             raise StorageUnavailable("the database is unavailable; try again later") from exc
+        return self._begin_sqlite(connections, conn, kept, gated=gated)
 
     def _begin_sqlite(
         self,
@@ -246,10 +271,12 @@ class UnitOfWork:
         kept: _Kept | None,
         *,
         gated: bool | None = None,
+        gate: WriterGate | None = None,
     ) -> UnitOfWork:
-        """BEGIN on ``conn``. ``gated``: True if this thread holds the writer gate already (the
-        writer connection: pinned until ``__exit__`` gives the gate back), False to begin
-        without it, None to let the connection take it (unless reading)."""
+        """BEGIN on ``conn``. ``gate``: the writer gate, held by this thread for the writer
+        connection ``conn`` (pinned until ``__exit__`` gives the gate back). Otherwise
+        ``gated``: False to begin without the gate, None to let the connection take it (unless
+        reading)."""
         self._kept = kept
         driver = None
         try:
@@ -257,11 +284,12 @@ class UnitOfWork:
             if driver is None:
                 driver = conn.connection.driver_connection
             assert isinstance(driver, GatedConnection)  # ``Database`` checked the engine
-            if gated:
+            if gate is not None:
                 driver.holding = driver.pinned = True
+                self._gate = gate
             if driver.in_transaction:
                 driver.rollback()  # left open by a failure nobody saw: never join it
-            if gated:
+            if gate is not None:
                 # The gate is ours and stays ours until ``__exit__``: nothing to take or give.
                 cursor = kept.cursor if kept is not None else None
                 (cursor or driver).execute("BEGIN IMMEDIATE")
@@ -269,10 +297,10 @@ class UnitOfWork:
                 mode = "DEFERRED" if self._read_only else "IMMEDIATE"
                 driver.begin(mode, gated=gated is None)
         except BaseException as exc:
-            taken_over = driver is not None and driver.pinned
-            self._give_back(connections, conn, driver, broken=True)
-            if gated and not taken_over and connections.gate is not None:
-                connections.gate.release()  # failed before the connection took the gate over
+            taken_over = self._gate is not None
+            self._give_back(connections, conn, driver, broken=True)  # gives a taken-over gate back
+            if gate is not None and not taken_over:
+                gate.release()  # failed before this unit of work took the gate over
             if isinstance(exc, sqlite3.Error):
                 raise _storage_error(exc, conn) from exc
             if isinstance(exc, STORAGE_ERRORS):
@@ -291,13 +319,15 @@ class UnitOfWork:
     ) -> None:
         """Return the connection, then the writer gate: once the gate is free, another thread
         may take the writer connection, so nothing here touches it after that."""
-        pinned = driver is not None and driver.pinned
+        held = self._gate is not None
+        self._gate = None
         if driver is not None:
             driver.pinned = False
         try:
             connections.checkin(conn, self._kept, broken=broken)
         finally:
-            if driver is not None and pinned:
+            if held and driver is not None:
+                # Unless closing it gave the gate back already (its rollback at the pool).
                 driver.release_gate()
 
     def commit(self) -> None:
@@ -330,8 +360,26 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._driver is not None:
-            self._exit_sqlite(self._driver)
+        driver = self._driver
+        if driver is not None:
+            kept, connections = self._kept, self._connections
+            if (
+                self._committed
+                and kept is not None
+                and connections is not None
+                and kept.generation == connections.generation
+                and not driver.in_transaction
+            ):
+                # The usual end, ``_exit_sqlite`` written out: committed, nothing begun since
+                # (SQLAlchemy's transaction ended too), the connection still current.
+                kept.busy = False
+                if self._gate is not None:  # the writer connection, pinned to its gate
+                    self._gate = None
+                    driver.pinned = False
+                if not driver.pinned:
+                    driver.release_gate()
+            else:
+                self._exit_sqlite(driver)
         else:
             try:
                 if not self._committed and self._transaction and self._transaction.is_active:

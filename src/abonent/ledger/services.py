@@ -196,13 +196,22 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     """
     if not requests:
         return []
-    plan = _plan(requests, _stored_keys(uow, requests))
-    account_ids = {p.account_id for r in requests for p in r.postings}
-    written = _write_before_locking(uow, requests, plan, account_ids)
+    # Which keys are stored is not asked first: the early insert's unique index answers that
+    # anyway (the query cost ≈ 10 % of a batch's server time, measured). A stored key fails
+    # that insert; then the keys are asked, and the rest tried again the same way.
+    stored: dict[tuple[str, str], str] = {}
+    written = _write_before_locking(uow, requests, stored)
+    if written is None:
+        stored = _stored_keys(uow, requests)
+        if stored:
+            written = _write_before_locking(uow, requests, stored)
     if written is not None:
-        accepted, moved, ids = plan.candidates, {a: d for a, d in plan.net.items() if d}, written
+        plan, ids = written
+        accepted, moved = plan.candidates, {a: d for a, d in plan.net.items() if d}
         uow.ledger.apply_deltas_unguarded(moved)
     else:
+        plan = _plan(requests, stored)
+        account_ids = {p.account_id for r in requests for p in r.postings}
         locked = uow.ledger.accounts_by_id(account_ids, lock=True)
         if _all_fit(plan, locked):
             accepted, moved = plan.candidates, {a: d for a, d in plan.net.items() if d}
@@ -224,40 +233,44 @@ EARLY_WRITE_MIN_BATCH = 64
 def _write_before_locking(
     uow: UnitOfWork,
     requests: Sequence[TransactionRequest],
-    plan: _BatchPlan,
-    account_ids: set[int],
-) -> list[int] | None:
+    stored: dict[tuple[str, str], str],
+) -> tuple[_BatchPlan, list[int]] | None:
     """PostgreSQL, a large batch: insert every candidate's transaction and postings first, then
-    lock the accounts and check that all of them fit; their ids, or None (nothing written, no
-    lock kept) when one might not, or on SQLite and for small batches.
+    lock the accounts and check that all of them fit; the plan and the new ids, or None
+    (nothing written, no lock kept) when one might not, when a key is stored but not in
+    ``stored``, on SQLite and for small batches.
 
     Concurrent batches over the same accounts queue on those rows' locks until each commits.
     Holding them only for the check, the balances and the commit, not for the inserts (most of
     a batch's server time), lets the batches' inserts run side by side. The inserts' foreign-key
-    checks take KEY SHARE locks on the accounts, which the FOR NO KEY UPDATE of
-    ``accounts_by_id`` does not wait for. The savepoint costs two round trips: worth it only
-    when the batch is long enough for its inserts to matter.
+    checks take KEY SHARE locks on the accounts, which FOR NO KEY UPDATE does not wait for. A
+    key that a concurrent batch is inserting makes this insert wait for that batch's end, then
+    fail if it committed. The savepoint costs two round trips: worth it only when the batch is
+    long enough for its inserts to matter.
     """
-    if not (uow.ledger.postgresql and len(plan.candidates) >= EARLY_WRITE_MIN_BATCH):
+    if not (uow.ledger.postgresql and len(requests) >= EARLY_WRITE_MIN_BATCH):
+        return None
+    plan = _plan(requests, stored)
+    if len(plan.candidates) < EARLY_WRITE_MIN_BATCH:
         return None
     savepoint = uow.connection.begin_nested()
     try:
         ids = uow.ledger.insert_transactions(
             [requests[i] for i in plan.candidates], uow.clock.now()
         )
-        locked = uow.ledger.accounts_by_id(account_ids, lock=True)
+        fit = uow.ledger.lock_if_all_fit(plan.net.keys(), plan.debits)
     except sa_exc.IntegrityError:
-        # An unknown account, or a key stored meanwhile: the usual path sorts them out.
+        # A stored key, or an unknown account: the usual path sorts them out.
         savepoint.rollback()
         return None
     except BaseException:
         savepoint.rollback()
         raise
-    if not _all_fit(plan, locked):
+    if not fit:
         savepoint.rollback()  # its row locks go too: the caller locks and checks one by one
         return None
     savepoint.commit()
-    return ids
+    return plan, ids
 
 
 @dataclass(slots=True)

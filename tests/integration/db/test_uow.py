@@ -200,3 +200,17 @@ def test_a_failed_write_gives_the_writer_connection_and_the_gate_back(db: Databa
     _in_thread(lambda: _create(db, "c"))
     _create(db, "d")
     assert _account_count(db) == 4
+
+
+def test_a_read_after_the_commit_gives_the_writer_connection_and_the_gate_back(
+    db: Database,
+) -> None:
+    a = _create(db, "a")
+    with db.uow() as uow:
+        uow.ledger.set_floor(a, 0)
+        uow.commit()
+        # SQLAlchemy begins again for this read; the unit of work must end that one too
+        assert uow.ledger.account(a) is not None
+    _in_thread(lambda: _create(db, "b"))
+    _create(db, "c")
+    assert _account_count(db) == 3

@@ -226,3 +226,13 @@ def test_a_line_naming_an_unknown_account_is_refused_alone(db: Database) -> None
     assert outcomes[1].posted
     assert _balances(db, [wallet]) == [10]
     assert ledger.audit_ledger(db).ok
+
+
+def test_the_lock_answers_whether_every_debit_fits_its_floor(db: Database) -> None:
+    funding = system_account(db)
+    wallet = floored_account(db, "w")
+    ledger.post(db, _transfer(funding, wallet, 100, "fund", "tests"))
+    with db.uow() as uow:
+        assert uow.ledger.lock_if_all_fit([funding, wallet], {wallet: -100, funding: -(10**9)})
+        assert not uow.ledger.lock_if_all_fit([funding, wallet], {wallet: -101})
+        assert not uow.ledger.lock_if_all_fit([wallet, 999_999], {wallet: -1})

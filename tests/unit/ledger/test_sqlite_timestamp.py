@@ -35,3 +35,19 @@ def test_same_text_as_the_column_type(moment: datetime) -> None:
 def test_a_naive_datetime_is_refused_as_the_column_type_refuses_it() -> None:
     with pytest.raises(ValueError, match="naive"):
         sqlite_timestamp(datetime(2026, 1, 1))
+
+
+def test_timestamps_in_one_second_and_across_seconds_keep_their_own_text() -> None:
+    # The text of the last second is reused: every moment still gets exactly its own.
+    start = datetime(2026, 12, 31, 23, 59, 58, 999_998, tzinfo=UTC)
+    moments = [start + timedelta(microseconds=n) for n in range(5)]
+    moments += [start + timedelta(seconds=1, microseconds=1), start, start + timedelta(days=1)]
+    moments.append(moments[-1].astimezone(timezone(timedelta(hours=5))))
+    for moment in moments:
+        assert sqlite_timestamp(moment) == _column_type_text(moment)
+
+
+def test_the_last_second_of_time_has_no_next_second_and_still_works() -> None:
+    last = datetime.max.replace(tzinfo=UTC)
+    for moment in (last, last - timedelta(microseconds=1), last - timedelta(seconds=1)):
+        assert sqlite_timestamp(moment) == _column_type_text(moment)
