@@ -223,7 +223,7 @@ def agent_day(text: str, pattern: re.Pattern[str]) -> str:
     match = pattern.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise AgentCallError(Outcome.BAD_DATE, "date is missing or not in the expected format")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    year, month, day, hour, minute, second = map(int, match.groups())
     try:
         datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - agent's local time
     except ValueError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from abonent.agents.domain import Agent, AgentPayment, AgentPaymentStatus, Diale
 from abonent.agents.tables import agent_payments, agents
 from abonent.core.errors import StorageUnavailable
 from abonent.core.money import Tiyn
-from abonent.db.bulk_rows import insert_rows, read_rows
+from abonent.db.bulk_rows import insert_tuples, json_text, read_rows
 from abonent.db.uow import STORAGE_ERRORS, Database
 
 _BY_KEY = select(agent_payments).where(
@@ -24,6 +23,18 @@ _BY_KEY = select(agent_payments).where(
 )
 _INSERT = agent_payments.insert()
 _PAYMENT_COLUMNS = tuple(c.name for c in agent_payments.columns)
+# The values of a new payment row for ``insert_payments``, in order (status apart: one for all).
+NEW_PAYMENT_COLUMNS = (
+    "agent_id",
+    "txn_id",
+    "txn_date",
+    "txn_day",
+    "msisdn",
+    "amount",
+    "payment_id",
+    "fingerprint",
+    "created_at",
+)
 _SQLITE_BY_KEYS = (
     f"SELECT {', '.join(_PAYMENT_COLUMNS)} FROM agent_payments"  # noqa: S608
     " WHERE agent_id IN (SELECT value FROM json_each(?))"
@@ -122,15 +133,18 @@ class SqlAgentRepository:
         if self.connection.dialect.name == "postgresql":
             sql, params = _PG_BY_KEYS, (agent_ids, txn_ids)
         else:
-            sql, params = _SQLITE_BY_KEYS, (json.dumps(agent_ids), json.dumps(txn_ids))
+            sql, params = _SQLITE_BY_KEYS, (json_text(agent_ids), json_text(txn_ids))
         rows = read_rows(self.connection, agent_payments, _PAYMENT_COLUMNS, sql, params)
         wanted = set(keys)
         found = (_payment_of(row) for row in rows)
         return {(p.agent_id, p.txn_id): p for p in found if (p.agent_id, p.txn_id) in wanted}
 
-    def insert_payments(self, rows: list[dict[str, object]]) -> None:
-        """Insert many payment rows (``insert_payment``'s columns) with one statement."""
-        insert_rows(self.connection, agent_payments, rows)
+    def insert_payments(
+        self, rows: list[tuple[object, ...]], *, shared: dict[str, object] | None = None
+    ) -> None:
+        """Insert many payment rows with one statement: each a tuple of ``NEW_PAYMENT_COLUMNS``'
+        values, the columns with one value for every row in ``shared``."""
+        insert_tuples(self.connection, agent_payments, NEW_PAYMENT_COLUMNS, rows, shared=shared)
 
     def set_status(self, payment_row_id: int, status: AgentPaymentStatus) -> None:
         self.connection.execute(

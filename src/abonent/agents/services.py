@@ -649,17 +649,19 @@ def settle_batch(
     on PostgreSQL), for a caller that can start over: a failure there raises ``BulkUndone``.
     """
     results: list[Answer | BaseException | None] = [None] * len(calls)
-    keys = [(agent.id, _txn(call)) for agent, call in calls]
+    fields = [_pay_fields(call) for _, call in calls]
+    keys = [(agent.id, txn_id) for (agent, _), (txn_id, _, _) in zip(calls, fields, strict=True)]
     stored = agents_of(uow).payments_by_keys(keys)
     rounds: list[list[int]] = []
     later: list[int] = []
     taken_keys: set[tuple[int, str]] = set()
     pays_of_number: dict[str, int] = {}
-    for index, (agent, call) in enumerate(calls):
+    for index, (agent, _) in enumerate(calls):
         key = keys[index]
-        earlier = stored.get(key)
+        _, msisdn, amount = fields[index]
+        earlier = stored.get(key) if stored else None
         if earlier is not None:
-            same = earlier.fingerprint == call_fingerprint(_msisdn(call), _amount(call))
+            same = earlier.fingerprint == call_fingerprint(msisdn, amount)
             results[index] = (
                 _first_answer(earlier)
                 if same
@@ -669,13 +671,13 @@ def settle_batch(
             later.append(index)
         else:
             try:
-                agent.check_sum(_amount(call))
+                agent.check_sum(amount)
             except AbonentError as refused:
                 results[index] = refused
                 continue
             taken_keys.add(key)
-            number_round = pays_of_number.get(_msisdn(call), 0)
-            pays_of_number[_msisdn(call)] = number_round + 1
+            number_round = pays_of_number.get(msisdn, 0)
+            pays_of_number[msisdn] = number_round + 1
             if number_round == len(rounds):
                 rounds.append([])
             rounds[number_round].append(index)
@@ -703,13 +705,14 @@ def _credit_together(
     try:
         # The rows only written (receipts, SMS, audit, agent rows) go out together at the end.
         with deferred_inserts(uow.connection):
-            credited = credit_topups(uow, [_topup(agent, call) for agent, call in calls])
+            of_agent: dict[int, _AgentParts] = {}
+            credited = credit_topups(uow, [_topup(agent, call, of_agent) for agent, call in calls])
             rows = [
-                _agent_payment_row(agent, call, payment)
+                _agent_payment_row(agent, call, payment, of_agent)
                 for (agent, call), payment in zip(calls, credited, strict=True)
                 if isinstance(payment, Payment)
             ]
-            agents_of(uow).insert_payments(rows)
+            agents_of(uow).insert_payments(rows, shared={"status": _CREDITED})
         if nested is not None:
             nested.commit()
     except (sa_exc.IntegrityError, BatchNotApplicable, InsufficientFunds):
@@ -720,53 +723,81 @@ def _credit_together(
     except STORAGE_ERRORS:
         raise
     return [
-        Answer(Outcome.OK, "OK", prv_txn=p.id, amount=p.amount) if isinstance(p, Payment) else p
-        for p in credited
+        Answer(Outcome.OK, "OK", p.id, p.amount) if isinstance(p, Payment) else p for p in credited
     ]
 
 
-def _txn(call: AgentCall) -> str:
-    assert call.txn_id is not None
-    return call.txn_id
+@dataclass(frozen=True, slots=True)
+class _AgentParts:
+    """What every pay of one agent in a batch shares, worked out once per batch."""
+
+    source: str
+    method: str
+    days: dict[str | None, str | None]  # the agent's dates → their days
+
+    @classmethod
+    def of(cls, agent: Agent, cache: dict[int, _AgentParts]) -> _AgentParts:
+        parts = cache.get(agent.id)
+        if parts is None:
+            parts = cache[agent.id] = cls(agent.source, agent.name[:100], {})
+        return parts
 
 
-def _msisdn(call: AgentCall) -> str:
-    assert call.msisdn is not None
-    return call.msisdn
+def _pay_fields(call: AgentCall) -> tuple[str, str, Tiyn]:
+    """A pay's txn_id, number and sum, which parsing guarantees (one call, not three)."""
+    txn_id, msisdn, amount = call.txn_id, call.msisdn, call.amount
+    assert txn_id is not None and msisdn is not None and amount is not None
+    return txn_id, msisdn, amount
 
 
-def _amount(call: AgentCall) -> Tiyn:
-    assert call.amount is not None
-    return call.amount
-
-
-def _topup(agent: Agent, call: AgentCall) -> TopUpRequest:
+def _topup(agent: Agent, call: AgentCall, of_agent: dict[int, _AgentParts]) -> TopUpRequest:
+    parts = of_agent.get(agent.id) or _AgentParts.of(agent, of_agent)
+    txn_id, msisdn, amount = _pay_fields(call)
+    source = parts.source
+    # Positional, in the field order (msisdn, amount, channel, source, external_id,
+    # clearing_account_id, method, external_date, actor): made for every pay of a batch.
     return TopUpRequest(
-        msisdn=_msisdn(call),
-        amount=_amount(call),
-        channel=Channel.AGENT,
-        source=agent.source,
-        external_id=_txn(call),
-        clearing_account_id=agent.clearing_account_id,
-        method=agent.name[:100],
-        external_date=call.txn_date,
-        actor=agent.source,
+        msisdn,
+        amount,
+        Channel.AGENT,
+        source,
+        txn_id,
+        agent.clearing_account_id,
+        parts.method,
+        call.txn_date,
+        source,
     )
 
 
-def _agent_payment_row(agent: Agent, call: AgentCall, payment: Payment) -> dict[str, object]:
-    return {
-        "agent_id": agent.id,
-        "txn_id": _txn(call),
-        "txn_date": call.txn_date,
-        "txn_day": day_of(agent.dialect, call.txn_date),
-        "msisdn": _msisdn(call),
-        "amount": _amount(call),
-        "payment_id": payment.id,
-        "fingerprint": call_fingerprint(_msisdn(call), _amount(call)),
-        "status": AgentPaymentStatus.CREDITED.value,
-        "created_at": payment.created_at,
-    }
+_CREDITED = AgentPaymentStatus.CREDITED.value
+
+
+def _agent_payment_row(
+    agent: Agent,
+    call: AgentCall,
+    payment: Payment,
+    of_agent: dict[int, _AgentParts],
+) -> tuple[object, ...]:
+    """The new row's values, in ``NEW_PAYMENT_COLUMNS``' order."""
+    days = (of_agent.get(agent.id) or _AgentParts.of(agent, of_agent)).days
+    txn_date = call.txn_date
+    # An agent's pays of one batch mostly share their date (to the second): one parse each.
+    if txn_date in days:
+        day = days[txn_date]
+    else:
+        day = days[txn_date] = day_of(agent.dialect, txn_date)
+    txn_id, msisdn, amount = _pay_fields(call)
+    return (
+        agent.id,
+        txn_id,
+        txn_date,
+        day,
+        msisdn,
+        amount,
+        payment.id,
+        call_fingerprint(msisdn, amount),
+        payment.created_at,
+    )
 
 
 def _pay_in_savepoint(

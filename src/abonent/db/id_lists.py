@@ -13,14 +13,13 @@ column: SQLite's unary ``+``, which keeps a condition off indexes; nothing on Po
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from abonent.db.bulk_rows import run_on_driver
+from abonent.db.bulk_rows import json_text, run_on_driver
 
 # The PostgreSQL array type of the parameter, by the column's Python type. Not the column's own
 # type: a cast to varchar(n)[] would silently cut longer values, which could then match.
@@ -57,7 +56,7 @@ class IdListQuery:
         sends it as an array) or, on SQLite, as a JSON array."""
         if dialect.name == "postgresql":
             return self.postgresql, (list(values),)
-        return self.sqlite, (json.dumps(list(values)),)
+        return self.sqlite, (json_text(list(values)),)
 
     def run(self, connection: sa.Connection, values: Iterable[Any]) -> list[Sequence[Any]]:
         """Its rows as the driver gives them (no result processing: callers convert), run as

@@ -14,19 +14,20 @@ written; the caller rolls back (a savepoint) and credits them one by one instead
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from abonent.audit.tables import audit_log
 from abonent.core.errors import AbonentError, NotFound
 from abonent.core.money import format_tenge
-from abonent.db.bulk_rows import insert_rows, read_rows
+from abonent.db.bulk_rows import insert_tuples, read_rows
 from abonent.db.id_lists import IdListQuery
 from abonent.db.uow import UnitOfWork
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import transfer_request
+from abonent.ledger.domain import TransactionRequest, transfer_request
+from abonent.ledger.tables import accounts
 from abonent.outbox.tables import outbox
 from abonent.payments import hooks
 from abonent.payments.domain import (
+    Channel,
     Payment,
     PaymentStatus,
     SubscriberClosed,
@@ -59,6 +60,26 @@ _LOCK_SUBSCRIBERS = IdListQuery.of(
     lock=True,
 )
 
+# The columns of the rows a batch inserts, in the order its tuples hold them.
+_PAYMENT_COLUMNS = (
+    "receipt_number",
+    "source",
+    "external_id",
+    "external_date",
+    "fingerprint",
+    "msisdn",
+    "subscriber_id",
+    "amount",
+    "channel",
+    "method",
+    "transaction_id",
+)
+_SMS_COLUMNS = ("recipient", "payload")
+_AUDIT_COLUMNS = ("actor", "action", "subject", "details", "transaction_id")
+
+# The balances the top-up SMS show: only the two columns, no ``Account`` per row.
+_BALANCES = IdListQuery.of("SELECT id, balance FROM accounts WHERE {in_list}", accounts.c.id)
+
 
 class BatchNotApplicable(AbonentError):
     """A precondition of ``credit_topups`` did not hold; credit the top-ups one by one."""
@@ -66,11 +87,17 @@ class BatchNotApplicable(AbonentError):
     code = "batch_not_applicable"
 
 
-@dataclass(frozen=True, slots=True)
-class _Ready:
-    index: int
-    request: TopUpRequest
-    subscriber: Subscriber
+# A request that can be credited: its index in the batch, the request, its subscriber. A tuple,
+# not a dataclass: made for every top-up of a group commit.
+_Ready = tuple[int, TopUpRequest, Subscriber]
+
+# Enum members by stored value: a dict lookup, not an enum call, per row read.
+_LANGUAGES = {m.value: m for m in Language}
+_PAYMENT_TYPES = {m.value: m for m in PaymentType}
+_STATUSES = {m.value: m for m in SubscriberStatus}
+_CREDITED = PaymentStatus.CREDITED.value
+# A member's value by dict lookup: ``.value`` is a Python-level property, read per top-up.
+_CHANNELS = {m: m.value for m in Channel}
 
 
 def credit_topups(
@@ -96,10 +123,10 @@ def credit_topups(
         elif subscriber.status is SubscriberStatus.CLOSED:
             results[index] = SubscriberClosed("the number is closed; payments are not accepted")
         else:
-            ready.append(_Ready(index, request, subscriber))
+            ready.append((index, request, subscriber))
     if ready:
-        for item, payment in zip(ready, _credit(uow, ready), strict=True):
-            results[item.index] = payment
+        for (index, _, _), payment in zip(ready, _credit(uow, ready), strict=True):
+            results[index] = payment
     return [r for r in results if r is not None]
 
 
@@ -107,20 +134,21 @@ def _lock_subscribers(uow: UnitOfWork, msisdns: list[str]) -> list[Subscriber]:
     """The subscribers of these numbers, locked in one statement in one global order."""
     sql, params = _LOCK_SUBSCRIBERS.text_and_params(uow.connection.dialect, msisdns)
     rows = read_rows(uow.connection, subscribers, _SUBSCRIBER_COLUMNS, sql, params)
+    # Positional, in the field order: made for every top-up (keywords cost a dict per call).
     return [
         Subscriber(
-            id=int(sid),
-            msisdn=str(msisdn),
-            name=name,
-            iin=iin,
-            language=Language(language),
-            payment_type=PaymentType(payment_type),
-            status=SubscriberStatus(status),
-            brand=brand,
-            account_id=int(account_id),
-            email=email,
-            created_at=created_at,
-            status_changed_at=status_changed_at,
+            int(sid),
+            str(msisdn),
+            name,
+            iin,
+            _LANGUAGES.get(language) or Language(language),
+            _PAYMENT_TYPES.get(payment_type) or PaymentType(payment_type),
+            _STATUSES.get(status) or SubscriberStatus(status),
+            brand,
+            int(account_id),
+            email,
+            created_at,
+            status_changed_at,
         )
         for (
             sid,
@@ -141,103 +169,107 @@ def _lock_subscribers(uow: UnitOfWork, msisdns: list[str]) -> list[Subscriber]:
 
 def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
     now = uow.clock.now()
+    requests = [request for _, request, _ in ready]
+    holders = [subscriber for _, _, subscriber in ready]
     outcomes = ledger.record_batch(
-        uow,
-        [
-            transfer_request(
-                kind=f"topup.{r.request.channel.value}",
-                source=r.request.source,
-                idempotency_key=r.request.external_id,
-                debit_account_id=r.request.clearing_account_id,
-                credit_account_id=r.subscriber.account_id,
-                amount=r.request.amount,
-                reference=f"top-up {r.request.msisdn} via {r.request.source}",
-            )
-            for r in ready
-        ],
+        uow, [_transfer(request, holder) for _, request, holder in ready]
     )
     if not all(o.posted for o in outcomes):
         raise BatchNotApplicable("a key was stored already or a floor would break")
     transaction_ids = [int(o.transaction_id) for o in outcomes if o.transaction_id is not None]
-    fingerprints = [fingerprint_of(r.request) for r in ready]
+    fingerprints = [fingerprint_of(request) for request in requests]
     receipts = [f"R{tid:010d}" for tid in transaction_ids]
-    inserted = insert_rows(
+    channels = [_CHANNELS[request.channel] for request in requests]
+    inserted = insert_tuples(
         uow.connection,
         payments,
+        _PAYMENT_COLUMNS,
         [
-            {
-                "receipt_number": receipt,
-                "source": r.request.source,
-                "external_id": r.request.external_id,
-                "external_date": r.request.external_date,
-                "fingerprint": fingerprint,
-                "msisdn": r.request.msisdn,
-                "subscriber_id": r.subscriber.id,
-                "amount": r.request.amount,
-                "channel": r.request.channel.value,
-                "method": r.request.method,
-                "transaction_id": tid,
-                "status": PaymentStatus.CREDITED.value,
-                "created_at": now,
-            }
-            for r, fingerprint, receipt, tid in zip(
-                ready, fingerprints, receipts, transaction_ids, strict=True
+            (
+                receipt,
+                request.source,
+                request.external_id,
+                request.external_date,
+                fingerprint,
+                request.msisdn,
+                subscriber.id,
+                request.amount,
+                channel,
+                request.method,
+                tid,
+            )
+            for request, subscriber, fingerprint, receipt, tid, channel in zip(
+                requests,
+                holders,
+                fingerprints,
+                receipts,
+                transaction_ids,
+                channels,
+                strict=True,
             )
         ],
+        shared={"status": _CREDITED, "created_at": now},
         returning=("receipt_number", "id"),
     )
     ids = {str(receipt): int(payment_id) for receipt, payment_id in inserted}
-    payment_ids = [int(ids[receipt]) for receipt in receipts]
+    payment_ids = [ids[receipt] for receipt in receipts]
     credited_payments = [
-        Payment(
-            id=payment_id,
-            receipt_number=receipt,
-            msisdn=r.request.msisdn,
-            subscriber_id=r.subscriber.id,
-            amount=r.request.amount,
-            channel=r.request.channel,
-            source=r.request.source,
-            external_id=r.request.external_id,
-            external_date=r.request.external_date,
-            method=r.request.method,
-            transaction_id=tid,
-            status=PaymentStatus.CREDITED,
-            created_at=now,
-            fingerprint=fingerprint,
+        Payment(  # positional, in the field order, as ``Subscriber`` above
+            payment_id,
+            receipt,
+            request.msisdn,
+            subscriber.id,
+            request.amount,
+            request.channel,
+            request.source,
+            request.external_id,
+            request.external_date,
+            request.method,
+            tid,
+            PaymentStatus.CREDITED,
+            now,
+            fingerprint,
         )
-        for r, payment_id, receipt, tid, fingerprint in zip(
-            ready, payment_ids, receipts, transaction_ids, fingerprints, strict=True
+        for request, subscriber, payment_id, receipt, tid, fingerprint in zip(
+            requests,
+            holders,
+            payment_ids,
+            receipts,
+            transaction_ids,
+            fingerprints,
+            strict=True,
         )
     ]
     hooks.run_batch_hooks(
         uow,
         [
             hooks.CreditedTopUp(
-                payment_id=payment.id,
-                subscriber=r.subscriber,
-                amount=r.request.amount,
-                channel=r.request.channel.value,
-                transaction_id=payment.transaction_id,
-                payment=payment,
+                payment.id, subscriber, payment.amount, channel, payment.transaction_id, payment
             )
-            for r, payment in zip(ready, credited_payments, strict=True)
+            for subscriber, payment, channel in zip(
+                holders, credited_payments, channels, strict=True
+            )
         ],
     )
     # Numbers are distinct, so each balance read now is the one credit_topup reads after its
     # own hooks.
-    balances = uow.ledger.accounts_by_id([r.subscriber.account_id for r in ready])
-    sms: list[dict[str, object]] = []
-    audit: list[dict[str, object]] = []
-    for r, payment_id, receipt, tid in zip(
-        ready, payment_ids, receipts, transaction_ids, strict=True
+    balances = {
+        int(account_id): int(balance)
+        for account_id, balance in _BALANCES.run(
+            uow.connection, [subscriber.account_id for subscriber in holders]
+        )
+    }
+    sms: list[tuple[object, ...]] = []
+    audit: list[tuple[object, ...]] = []
+    tenge: dict[int, str] = {}  # amounts repeat within a batch: each formatted once
+    for request, subscriber, payment_id, receipt, tid in zip(
+        requests, holders, payment_ids, receipts, transaction_ids, strict=True
     ):
-        subscriber, request = r.subscriber, r.request
-        balance = balances[subscriber.account_id].balance
+        balance = balances[subscriber.account_id]
         if subscriber.status is SubscriberStatus.BARRED and balance >= 0:
             uow.subscribers.set_status(subscriber.id, SubscriberStatus.ACTIVE, now)
             audit.append(
                 _audit_row(
-                    now,
                     request.actor,
                     "subscriber.unbarred",
                     f"subscriber:{subscriber.msisdn}",
@@ -245,48 +277,52 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
                     None,
                 )
             )
+        amount = request.amount
+        amount_text = tenge.get(amount)
+        if amount_text is None:
+            amount_text = tenge[amount] = format_tenge(amount)
+        balance_text = tenge.get(balance)
+        if balance_text is None:
+            balance_text = tenge[balance] = format_tenge(balance)
         text = _TOPUP_SMS[subscriber.language].format(
-            amount=format_tenge(request.amount), balance=format_tenge(balance), receipt=receipt
+            amount=amount_text, balance=balance_text, receipt=receipt
         )
-        sms.append(
-            {
-                "created_at": now,
-                "topic": "sms",
-                "recipient": subscriber.msisdn,
-                "payload": {"to": subscriber.msisdn, "sender": SMS_SENDER, "text": text},
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-        )
+        msisdn = subscriber.msisdn
+        sms.append((msisdn, {"to": msisdn, "sender": SMS_SENDER, "text": text}))
         audit.append(
-            _audit_row(
-                now,
+            (
                 request.actor,
                 "payment.credited",
-                f"subscriber:{subscriber.msisdn}",
-                {"payment_id": payment_id, "amount": request.amount, "source": request.source},
+                f"subscriber:{msisdn}",
+                {"payment_id": payment_id, "amount": amount, "source": request.source},
                 tid,
             )
         )
-    insert_rows(uow.connection, outbox, sms)
-    insert_rows(uow.connection, audit_log, audit)
+    pending = {"created_at": now, "topic": "sms", "status": "pending", "attempts": 0}
+    insert_tuples(
+        uow.connection, outbox, _SMS_COLUMNS, sms, shared={**pending, "next_attempt_at": now}
+    )
+    insert_tuples(uow.connection, audit_log, _AUDIT_COLUMNS, audit, shared={"at": now})
     return credited_payments
 
 
+def _transfer(request: TopUpRequest, subscriber: Subscriber) -> TransactionRequest:
+    return transfer_request(
+        kind=f"topup.{_CHANNELS[request.channel]}",
+        source=request.source,
+        idempotency_key=request.external_id,
+        debit_account_id=request.clearing_account_id,
+        credit_account_id=subscriber.account_id,
+        amount=request.amount,
+        reference=f"top-up {request.msisdn} via {request.source}",
+    )
+
+
 def _audit_row(
-    at: object,
     actor: str,
     action: str,
     subject: str,
     details: dict[str, object],
     transaction_id: int | None,
-) -> dict[str, object]:
-    return {
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": details,
-        "transaction_id": transaction_id,
-    }
+) -> tuple[object, ...]:
+    return (actor, action, subject, details, transaction_id)  # _AUDIT_COLUMNS

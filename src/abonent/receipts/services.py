@@ -15,10 +15,10 @@ from functools import lru_cache
 from typing import Any
 
 from abonent.core.errors import Conflict, InvalidAmount, NotFound, ValidationError
-from abonent.core.ids import public_token
+from abonent.core.ids import public_token, public_tokens
 from abonent.core.money import Tiyn, require_positive_tiyn
 from abonent.core.msisdn import masked, parse_msisdn
-from abonent.db.bulk_rows import insert_rows
+from abonent.db.bulk_rows import insert_tuples
 from abonent.db.uow import Database, UnitOfWork
 from abonent.payments import hooks
 from abonent.payments.domain import Payment
@@ -250,15 +250,79 @@ def _issue_on_topup(uow: UnitOfWork, credited: hooks.CreditedTopUp) -> None:
     _insert_sale(uow, payment, credited.subscriber.payment_type.value, default_seller())
 
 
+# The per-receipt columns of ``_issue_on_topups``' rows, in their order.
+_SALE_COLUMNS = (
+    "number",
+    "payment_id",
+    "idempotency_key",
+    "share_token",
+    "service",
+    "msisdn_masked",
+    "amount",
+    "vat",
+    "channel",
+    "method",
+    "agent",
+    "agent_txn_id",
+    "agent_txn_date",
+)
+
+
 def _issue_on_topups(uow: UnitOfWork, credited: Sequence[hooks.CreditedTopUp]) -> None:
-    """Batch form: the sale receipts of a group commit's top-ups in one INSERT."""
+    """Batch form: the sale receipts of a group commit's top-ups in one INSERT, with the
+    values ``_sale_values`` gives (the batch's one transaction, one issue time)."""
     seller = default_seller()
-    rows = []
-    for one in credited:
+    rate = seller.vat_rate_percent
+    # Once per batch, not per receipt: a group commit's hot path.
+    shared = {
+        "kind": ReceiptKind.SALE.value,
+        "issued_at": uow.clock.now(),
+        "seller_name": seller.name,
+        "seller_bin": seller.bin,
+        "seller_address": seller.address,
+        "vat_rate_percent": rate,
+        "reason": "",
+        "fiscal_status": FiscalStatus.PENDING.value,
+    }
+    # Per batch, by the value they come from: the VAT of each amount, the service of each
+    # payment type, the text of each channel (an enum's ``.value`` is a Python property).
+    vat_of: dict[int, int] = {}
+    service_of: dict[object, str] = {}
+    text_of: dict[object, str] = {}
+    rows: list[tuple[object, ...]] = []
+    for one, token in zip(credited, public_tokens(len(credited)), strict=True):
         payment = one.payment or SqlPaymentRepository(uow.connection).by_id(one.payment_id)
         assert payment is not None
-        rows.append(_sale_values(uow, payment, one.subscriber.payment_type.value, seller))
-    insert_rows(uow.connection, receipt_rows, rows)  # a group commit's hot path: on the driver
+        amount = payment.amount
+        vat = vat_of.get(amount)
+        if vat is None:
+            vat = vat_of[amount] = vat_included(amount, rate)
+        payment_type = one.subscriber.payment_type
+        service = service_of.get(payment_type)
+        if service is None:
+            service = service_of[payment_type] = service_for(payment_type.value)
+        channel = text_of.get(payment.channel)
+        if channel is None:
+            channel = text_of[payment.channel] = payment.channel.value
+        rows.append(
+            (
+                payment.receipt_number,
+                payment.id,
+                f"sale:{payment.id}",
+                token,
+                service,
+                masked(payment.msisdn),
+                amount,
+                vat,
+                channel,
+                payment.method,
+                payment.source,
+                payment.external_id,
+                payment.external_date,
+            )
+        )
+    # A group commit's hot path: on the driver.
+    insert_tuples(uow.connection, receipt_rows, _SALE_COLUMNS, rows, shared=shared)
 
 
 hooks.register_after_credit_batch(_issue_on_topups, single=_issue_on_topup)

@@ -5,7 +5,7 @@ SQLAlchemy fails, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -118,3 +118,70 @@ def test_deferred_rows_are_written_when_the_block_ends_and_dropped_when_it_fails
         postgresql = uow.connection.dialect.name == "postgresql"
         assert uow.connection.execute(count).scalar_one() == (3 if postgresql else 4)
     assert len(_stored_sms(db)) == 3
+
+
+def _stored_texts(
+    db: Database, table: sa.Table, columns: tuple[str, ...]
+) -> list[tuple[object, ...]]:
+    """The columns as the database holds them (text for JSON and, on SQLite, datetimes)."""
+    with db.reading() as uow:
+        rows = uow.connection.execute(
+            sa.select(*(sa.cast(table.c[name], sa.String) for name in columns)).order_by(table.c.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_shared_values_and_fast_processing_store_what_sqlalchemy_stores(db: Database) -> None:
+    almaty = timezone(timedelta(hours=5))
+    moments = [
+        NOW.replace(microsecond=123456),
+        NOW,
+        datetime(2026, 1, 15, 14, 15, 1, tzinfo=almaty),  # another zone: stored as UTC
+    ]
+    rows = [
+        {**_sms(n, at), "payload": payload}
+        for n, at, payload in zip(
+            (1, 2, 3),
+            moments,
+            [
+                {"text": 'Баланс "1" ₸\n<&>', "n": [1, 2.5, None, True, {}]},
+                [{"a": []}, "x"],
+                {},
+            ],
+            strict=True,
+        )
+    ]
+    shared = {"topic": "sms", "status": "pending", "attempts": 0, "created_at": moments[0]}
+    with db.uow() as uow:
+        uow.connection.execute(outbox.insert(), [{**row, **shared} for row in rows])
+        own = [{k: v for k, v in row.items() if k not in shared} for row in rows]
+        insert_rows(uow.connection, outbox, own, shared=shared)
+        uow.commit()
+    columns = ("created_at", "topic", "recipient", "payload", "status", "attempts")
+    stored = _stored_texts(db, outbox, (*columns, "next_attempt_at"))
+    assert stored[3:] == stored[:3]
+    with db.reading() as uow:
+        sql = "SELECT created_at, next_attempt_at FROM outbox ORDER BY id"
+        read = read_rows(uow.connection, outbox, ("created_at", "next_attempt_at"), sql, ())
+    assert read[3:] == read[:3]
+    assert [at for _, at in read[:3]] == [
+        m + timedelta(minutes=n) for n, m in enumerate(moments, 1)
+    ]
+    assert all(at.tzinfo is UTC for pair in read for at in pair)
+
+
+def test_many_rows_with_shared_values_go_in_several_statements(db: Database) -> None:
+    rows = [{"recipient": f"+7707{n:07d}", "payload": {"n": n}} for n in range(4_000)]
+    with db.uow() as uow:
+        ids = insert_rows(
+            uow.connection,
+            outbox,
+            rows,
+            shared={"created_at": NOW, "topic": "sms", "status": "pending", "attempts": 0},
+            returning=("id",),
+        )
+        uow.commit()
+    assert len({row[0] for row in ids}) == 4_000
+    stored = _stored_sms(db)
+    assert [row[0] for row in stored] == [row["recipient"] for row in rows]
+    assert {row[2] for row in stored} == {NOW}

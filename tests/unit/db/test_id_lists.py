@@ -7,6 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from abonent.db.bulk_rows import json_text
 from abonent.db.id_lists import IdListQuery
 
 _things = sa.Table(
@@ -56,3 +57,22 @@ def test_no_index_keeps_a_condition_off_sqlite_indexes_and_is_nothing_on_postgre
     )
     assert query.sqlite.endswith(" AND +code = 'x'")
     assert query.postgresql.endswith(" AND code = 'x'")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [3, 1, 2],
+        ["+77070000001", 'a "quoted" \\ text', "Баланс ₸"],
+        [],
+        {"to": "x", "n": [1.5, None, True, False, {"deep": [[]]}]},
+        {},
+    ],
+)
+def test_json_text_is_what_json_dumps_writes(value: list[object] | dict[str, object]) -> None:
+    assert json_text(value) == json.dumps(value)  # type: ignore[arg-type]
+
+
+def test_json_text_refuses_what_json_dumps_refuses() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json_text([object()])
