@@ -407,7 +407,9 @@ class _Agents:
         async def round_(conn: HttpConnection, index: int) -> int:
             code = codes[index % len(codes)]
             dialect = dialects[code]
-            rng = rngs.setdefault(index, random.Random(f"{tag}{index}"))
+            rng = rngs.get(index)
+            if rng is None:  # not setdefault: that would seed a new Random every round
+                rng = rngs[index] = random.Random(f"{tag}{index}")
             count = self.counters[index] = self.counters.get(index, 0) + 1
             txn_id = f"{tag}{index:03d}{count:09d}"
             account = rng.choice(numbers)

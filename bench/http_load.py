@@ -3,20 +3,20 @@
 The server and the load generator share the machine's cores, so every microsecond the client
 spends is taken from the server. A thread per client with httpx cost ~600 µs of CPU a request;
 here every virtual client is a coroutine on one uvloop event loop, holding one keep-alive
-connection and speaking just enough HTTP/1.1 (Content-Length and chunked bodies) over raw
-asyncio streams: a few tens of µs a request. Latencies are measured around each request as
+connection and speaking just enough HTTP/1.1 (Content-Length and chunked bodies) through an
+asyncio protocol: a few tens of µs a request. Latencies are measured around each request as
 the client sees it (client-side queueing included), so they are an upper bound of server time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import uvloop  # part of uvicorn[standard]: a cheaper event loop for the client too
 
@@ -36,18 +36,110 @@ class HttpResponse:
     body: bytes
 
 
+class _ResponseReader(asyncio.Protocol):
+    """The client side of one connection: bytes in, one ``HttpResponse`` per request out.
+
+    A protocol rather than asyncio's streams: ``StreamReader.readuntil``/``readexactly`` are
+    Python code with a future per call, and the generator's CPU is taken from the server's."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[HttpResponse] | None = None
+        self._lost: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            try:
+                response = self._parse()
+            except HttpLoadError as exc:
+                waiter.set_exception(exc)
+                return
+            if response is not None:
+                waiter.set_result(response)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = "the server closed the connection or sent no headers"
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(HttpLoadError(self._lost))
+
+    def response(self) -> asyncio.Future[HttpResponse]:
+        """The next response (already complete if its bytes are in)."""
+        waiter: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+        response = self._parse()
+        if response is not None:
+            waiter.set_result(response)
+        elif self._lost is not None:
+            waiter.set_exception(HttpLoadError(self._lost))
+        self._waiter = waiter
+        return waiter
+
+    def _parse(self) -> HttpResponse | None:
+        """The first whole response in the buffer, taken out of it; None if it is not all in."""
+        buffer = self._buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        lines = buffer[:end].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise HttpLoadError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        start = end + 4
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunked = _dechunk(buffer, start)
+            if chunked is None:
+                return None
+            body, start = chunked
+        else:
+            length = int(headers.get("content-length", "0"))
+            if len(buffer) < start + length:
+                return None
+            body, start = bytes(buffer[start : start + length]), start + length
+        del buffer[:start]
+        return HttpResponse(int(parts[1]), headers, body)
+
+
+def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """A chunked body that starts at ``start``, and where it ends; None if not all in."""
+    chunks: list[bytes] = []
+    while True:
+        line_end = buffer.find(b"\r\n", start)
+        if line_end < 0:
+            return None
+        size = int(bytes(buffer[start:line_end]).split(b";", 1)[0].strip() or b"0", 16)
+        start = line_end + 2
+        if size == 0:
+            if buffer.find(b"\r\n", start) < 0:  # no trailers expected
+                return None
+            return b"".join(chunks), buffer.find(b"\r\n", start) + 2
+        if len(buffer) < start + size + 2:
+            return None
+        chunks.append(bytes(buffer[start : start + size]))
+        start += size + 2
+
+
 class HttpConnection:
     """One keep-alive HTTP/1.1 connection of one virtual client; records request latencies."""
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
+        reader: _ResponseReader,
         host: str,
         latencies: dict[str, list[float]],
     ) -> None:
+        self._transport = transport
         self._reader = reader
-        self._writer = writer
         self._host_line = f"Host: {host}\r\n"
         self._latencies = latencies
         self.requests = 0
@@ -68,47 +160,14 @@ class HttpConnection:
             head.append(f"Content-Length: {len(body)}\r\n")
         head.append("\r\n")
         began = time.perf_counter()
-        self._writer.write("".join(head).encode("latin-1") + body)
-        response = await self._read_response()
+        self._transport.write("".join(head).encode("latin-1") + body)
+        response = await self._reader.response()
         self._latencies.setdefault(label, []).append(time.perf_counter() - began)
         self.requests += 1
         return response
 
-    async def _read_response(self) -> HttpResponse:
-        try:
-            head = await self._reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            raise HttpLoadError("the server closed the connection or sent no headers") from exc
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-            raise HttpLoadError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = await self._read_chunked()
-        else:
-            body = await self._reader.readexactly(int(headers.get("content-length", "0")))
-        return HttpResponse(int(parts[1]), headers, body)
-
-    async def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        while True:
-            size_line = await self._reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                await self._reader.readuntil(b"\r\n")  # no trailers expected
-                return b"".join(chunks)
-            chunks.append(await self._reader.readexactly(size))
-            await self._reader.readexactly(2)
-
     async def close(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError):  # the server may have closed first
-            await self._writer.wait_closed()
+        self._transport.close()
 
 
 Scenario = Callable[[HttpConnection, int], Awaitable[int]]
@@ -188,11 +247,12 @@ async def _run(
 
 
 async def _connect(host: str, port: int, latencies: dict[str, list[float]]) -> HttpConnection:
+    loop = asyncio.get_running_loop()
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        transport, reader = await loop.create_connection(_ResponseReader, host, port)
     except OSError as exc:
         raise HttpLoadError(f"cannot connect to {host}:{port}: {exc}") from exc
-    return HttpConnection(reader, writer, f"{host}:{port}", latencies)
+    return HttpConnection(transport, reader, f"{host}:{port}", latencies)
 
 
 def _cpu_seconds() -> float:

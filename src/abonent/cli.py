@@ -81,9 +81,12 @@ def serve(
 
     # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
     # for loopback peers; the app decides that itself (``settings.trust_forwarded_for``).
+    # httptools, never h11 (pure Python, several times the CPU a request): uvicorn[standard]
+    # brings it, so its absence is an installation error, not something to run slowly with.
     options: dict[str, Any] = {
         "host": host,
         "port": port,
+        "http": "httptools",
         "log_level": "warning",
         "access_log": False,
         "proxy_headers": False,

@@ -76,7 +76,6 @@ _BATCHER = "agents.pay_batcher"
 _WIRING = "agents.asgi_wiring"
 _FORM = "application/x-www-form-urlencoded"
 _RETRY = Answer(Outcome.RETRY, "temporary error, repeat later")
-_WANTED = frozenset({b"authorization", b"content-type", b"x-forwarded-for"})
 _NO_STORE = (b"cache-control", b"no-store")
 _CONTENT_TYPES = {
     t: (b"content-type", t.encode("latin-1")) for t in (XML_CONTENT_TYPE, JSON_CONTENT_TYPE)
@@ -132,6 +131,12 @@ class _Wiring:
 
 def _wiring(container: Container) -> _Wiring:
     found = container.extras.get(_WIRING)
+    if (
+        isinstance(found, _Wiring)
+        and found.directory.db is container.db
+        and container.extras.get(_DIRECTORY) is found.directory
+    ):
+        return found  # ``directory_of`` would give the same directory: nothing to rebuild
     directory = directory_of(container)
     if not isinstance(found, _Wiring) or found.directory is not directory:
         if isinstance(found, _Wiring):
@@ -161,7 +166,12 @@ class AgentEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         wiring = _wiring(cast(Container, scope["app"].state.container))
-        request = await _read_request(scope, receive, wiring.trust_forwarded_for)
+        body: bytes | None = b""
+        if scope["method"] == "POST":
+            body, too_long = await read_body(receive, MAX_BODY)
+            if too_long:
+                body = None  # answered "request body too large"
+        request = _request(scope, body, wiring.trust_forwarded_for)
         quick = _quick(wiring, request)
         if quick is None:
             content, content_type = await run_in_threadpool(
@@ -201,19 +211,17 @@ class AgentEndpoint:
 agent_app = AgentEndpoint()
 
 
-async def _read_request(scope: Scope, receive: Receive, trust_forwarded_for: bool) -> _Request:
-    found: dict[bytes, str] = {}
-    for name, value in scope["headers"]:
-        if name in _WANTED and name not in found:  # the first of repeated headers counts
-            found[name] = value.decode("latin-1")
-    authorization = found.get(b"authorization")
-    content_type = found.get(b"content-type", "")
-    forwarded = found.get(b"x-forwarded-for", "") if trust_forwarded_for else ""
-    body: bytes | None = b""
-    if scope["method"] == "POST":
-        body, too_long = await read_body(receive, MAX_BODY)
-        if too_long:
-            body = None  # answered "request body too large"
+def _request(scope: Scope, body: bytes | None, trust_forwarded_for: bool) -> _Request:
+    authorization = content_type = forwarded = None
+    for name, value in scope["headers"]:  # the first of repeated headers counts
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"content-type":
+            if content_type is None:
+                content_type = value.decode("latin-1")
+        elif name == b"x-forwarded-for" and forwarded is None and trust_forwarded_for:
+            forwarded = value.decode("latin-1")
     client = scope.get("client")
     host = client[0] if client else None
     if forwarded:
@@ -222,7 +230,7 @@ async def _read_request(scope: Scope, receive: Receive, trust_forwarded_for: boo
         str(scope["path_params"]["code"]),
         scope["query_string"].decode("latin-1"),
         body,
-        content_type,
+        content_type or "",
         authorization,
         host,
     )

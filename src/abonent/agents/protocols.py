@@ -33,6 +33,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from xml.sax.saxutils import escape
 
@@ -174,7 +175,9 @@ def echo_id(dialect: Dialect, params: Params) -> str:
 def parse_call(dialect: Dialect, params: Params) -> AgentCall:
     """Check the format of every parameter; the first problem decides the answer."""
     f = FIELDS[dialect]
-    values = single_values(params)
+    values = dict(params)
+    if len(values) != len(params):
+        values = single_values(params)  # refuses the first repeated name
     command = f.commands.get(values.get(f.command, ""))
     if command is None:
         raise AgentCallError(Outcome.BAD_REQUEST, "command is missing or unknown")
@@ -195,13 +198,40 @@ def parse_call(dialect: Dialect, params: Params) -> AgentCall:
     txn_date = None
     if command is Command.PAY:
         txn_date = values.get(f.txn_date, "")
-        (iso_day if dialect is Dialect.CYBERPLAT else osmp_day)(txn_date)
+        if dialect is Dialect.CYBERPLAT:
+            iso_day(txn_date)
+        elif not _is_osmp_moment(txn_date):
+            osmp_day(txn_date)  # refuses it with the precise reason
     return AgentCall(command, txn_id, account, msisdn, amount, txn_date)
 
 
 def _is_txn_id(text: str) -> bool:
     """``domain.TXN_ID.fullmatch(text)`` (1-20 ASCII digits), without the regex."""
     return 0 < len(text) <= 20 and text.isascii() and text.isdigit()
+
+
+def _is_osmp_moment(text: str) -> bool:
+    """Whether ``osmp_day`` accepts ``text``, for the usual ASCII ``YYYYMMDDHHMMSS`` (False:
+    ask ``osmp_day``), without its regex: every pay carries one."""
+    return (
+        len(text) == 14
+        and text.isascii()
+        and text.isdigit()
+        and text[8:10] < "24"  # two ASCII digits compare as their numbers
+        and text[10:12] < "60"
+        and text[12:] < "60"
+        and _is_real_day(text[:8])
+    )
+
+
+@lru_cache(maxsize=4096)
+def _is_real_day(digits: str) -> bool:
+    """Whether 8 ASCII digits ``YYYYMMDD`` are a day of the calendar (a day's pays share it)."""
+    try:
+        date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+    except ValueError:
+        return False
+    return True
 
 
 def day_of(dialect: Dialect, txn_date: str | None) -> str | None:
@@ -238,10 +268,12 @@ def _parse_amount(text: str | None) -> int:
         known = _AMOUNTS.get(text)
         if known is not None:
             return known
-    try:
-        amount = parse_tenge_strict_2dp(text or "")
-    except InvalidAmount:
-        raise AgentCallError(Outcome.BAD_AMOUNT, "sum must look like 200.00") from None
+    amount = _plain_sum(text) if text else None
+    if amount is None:
+        try:
+            amount = parse_tenge_strict_2dp(text or "")
+        except InvalidAmount:
+            raise AgentCallError(Outcome.BAD_AMOUNT, "sum must look like 200.00") from None
     if amount <= 0:
         raise AgentCallError(Outcome.BAD_AMOUNT, "sum must be positive")
     if text is not None:
@@ -251,31 +283,54 @@ def _parse_amount(text: str | None) -> int:
     return amount
 
 
+def _plain_sum(text: str) -> int | None:
+    """The tiyn of ``text`` when it is what ``parse_tenge_strict_2dp`` surely accepts (ASCII
+    ``200.00``, no leading zero, at most 15 digits before the dot), without its two regexes;
+    None: let it decide."""
+    whole, fraction = text[:-3], text[-2:]
+    if (
+        text[-3:-2] == "."
+        and whole.isdigit()
+        and fraction.isdigit()
+        and text.isascii()
+        and (whole == "0" or (whole[0] != "0" and len(whole) <= 15))
+    ):
+        return int(whole) * 100 + int(fraction)
+    return None
+
+
 # -- answers -----------------------------------------------------------------------------------
 
 
 def render(dialect: Dialect, txn_echo: str, answer: Answer) -> tuple[bytes, str]:
     """The response body and its content type."""
-    before, after, content_type = _frame(dialect, answer)
+    before, after_echo, after_prv, after_amount, content_type = _frame(dialect, answer)
     if txn_echo.isdigit() and txn_echo.isascii() and len(txn_echo) <= _ECHO_LIMIT:
         echo = f'"{txn_echo}"' if dialect is Dialect.KASPI else txn_echo  # nothing to clean
     elif dialect is Dialect.KASPI:
         echo = _json(txn_echo)
     else:
         echo = escape(clean_text(txn_echo))
-    return (before + echo + after).encode(), content_type
+    prv = "" if answer.prv_txn is None else str(answer.prv_txn)
+    amount = "" if answer.amount is None else format_tenge(answer.amount)
+    body = before + echo + after_echo + prv + after_prv + amount + after_amount
+    return body.encode(), content_type
 
 
-# The frames of answers without a payment number (checks, refusals): few, and the same again.
-_FRAMES: dict[tuple[Dialect, Outcome, str, int | None], tuple[str, str, str]] = {}
+# An answer's frame: its body split around the echoed payment id, the payment number and the
+# sum (each slot empty when the answer has none), and its content type. Few frames exist (per
+# dialect, outcome, comment and which slots are filled), so each is built once.
+_Frame = tuple[str, str, str, str, str]
+_FRAMES: dict[tuple[Dialect, Outcome, str, bool, bool], _Frame] = {}
 _FRAMES_KEPT = 1024
+# Stand-ins for the payment number and the sum while a frame is built: NUL never survives
+# ``clean_text``, so no comment can contain them.
+_PRV_SLOT = "\x00prv\x00"
+_AMOUNT_SLOT = "\x00sum\x00"
 
 
-def _frame(dialect: Dialect, answer: Answer) -> tuple[str, str, str]:
-    """The body of the answer before and after the echoed payment id, and its content type."""
-    if answer.prv_txn is not None:
-        return _frame_of(dialect, answer)
-    key = (dialect, answer.outcome, answer.comment, answer.amount)
+def _frame(dialect: Dialect, answer: Answer) -> _Frame:
+    key = (dialect, answer.outcome, answer.comment, answer.prv_txn is None, answer.amount is None)
     frame = _FRAMES.get(key)
     if frame is None:
         frame = _frame_of(dialect, answer)
@@ -285,14 +340,30 @@ def _frame(dialect: Dialect, answer: Answer) -> tuple[str, str, str]:
     return frame
 
 
-def _frame_of(dialect: Dialect, answer: Answer) -> tuple[str, str, str]:
+def _frame_of(dialect: Dialect, answer: Answer) -> _Frame:
+    has_prv, has_amount = answer.prv_txn is not None, answer.amount is not None
+    before, rest, content_type = _body_around_echo(
+        dialect, answer, _PRV_SLOT if has_prv else None, _AMOUNT_SLOT if has_amount else None
+    )
+    after_echo = ""
+    if has_prv:  # every dialect puts the payment number before the sum
+        after_echo, _, rest = rest.partition(_PRV_SLOT)
+    middle, after_amount = rest.partition(_AMOUNT_SLOT)[::2] if has_amount else (rest, "")
+    if has_prv:
+        return before, after_echo, middle, after_amount, content_type
+    return before, middle, "", after_amount, content_type
+
+
+def _body_around_echo(
+    dialect: Dialect, answer: Answer, prv_txn: str | None, amount: str | None
+) -> tuple[str, str, str]:
+    """The body of the answer before and after the echoed payment id, and its content type."""
     code = result_code(dialect, answer.outcome)
     comment = answer.comment or ("OK" if answer.outcome is Outcome.OK else answer.outcome.value)
-    amount = format_tenge(answer.amount) if answer.amount is not None else None
     if dialect is Dialect.KASPI:
         parts = [""]  # the echoed "txn_id" comes first
-        if answer.prv_txn is not None:
-            parts.append(f'"prv_txn_id":{answer.prv_txn}')
+        if prv_txn is not None:
+            parts.append(f'"prv_txn_id":{prv_txn}')
         parts.append(f'"result":{code}')
         if amount is not None:
             parts.append(f'"sum":{amount}')
@@ -301,16 +372,16 @@ def _frame_of(dialect: Dialect, answer: Answer) -> tuple[str, str, str]:
     if dialect is Dialect.OSMP:
         before = "<osmp_txn_id>"
         after = ["</osmp_txn_id>"]
-        if answer.prv_txn is not None:
-            after.append(f"<prv_txn>{answer.prv_txn}</prv_txn>")
+        if prv_txn is not None:
+            after.append(f"<prv_txn>{prv_txn}</prv_txn>")
         if amount is not None:
             after.append(f"<sum>{amount}</sum>")
         after.append(f"<result>{code}</result><comment>{_xml(comment)}</comment>")
     else:
         before = f"<code>{code}</code><message>{_xml(comment)}</message><receipt>"
         after = ["</receipt>"]
-        if answer.prv_txn is not None:
-            after.append(f"<authcode>{answer.prv_txn}</authcode>")
+        if prv_txn is not None:
+            after.append(f"<authcode>{prv_txn}</authcode>")
         if amount is not None:
             after.append(f"<amount>{amount}</amount>")
     return (

@@ -23,14 +23,16 @@ HEALTH_FAILURES: tuple[type[BaseException], ...] = (StorageUnavailable, *STORAGE
 
 
 class AbonentApp(FastAPI):
-    """FastAPI with two layers in front of everything FastAPI itself runs per request (its
-    telemetry check, error and body-limit middlewares): the request metrics, outermost, then
-    the machine endpoints (``web.fastpaths``), which thousands of requests a second reach
-    without going further. Every other request goes on to FastAPI as usual."""
+    """FastAPI with the machine endpoints (``web.fastpaths``) in front of everything FastAPI
+    itself runs per request (its telemetry check, error and body-limit middlewares): thousands
+    of requests a second reach them without going further, and are counted in the request
+    metrics there. Every other request goes on through the metrics middleware to FastAPI."""
 
     def __init__(self, *, metrics: Metrics, fast_paths: Sequence[FastPath], **kwargs: Any):
         super().__init__(**kwargs)
-        self.front = MetricsMiddleware(FastPaths(super().__call__, fast_paths), metrics)
+        self.front = FastPaths(
+            MetricsMiddleware(super().__call__, metrics), fast_paths, metrics=metrics
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # what FastAPI would set; fast endpoints find the container there

@@ -5,10 +5,15 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from abonent.agents import protocols
 from abonent.agents.asgi import parse_pairs
-from abonent.agents.domain import AgentCallError, Answer, Command, Dialect, Outcome
+from abonent.agents.domain import AgentCallError, Answer, Command, Dialect, Outcome, osmp_day
 from abonent.agents.protocols import clean_text, parse_call, render, result_code
+from abonent.core.errors import InvalidAmount
+from abonent.core.money import format_tenge, parse_tenge_strict_2dp
 
 
 def test_osmp_pay_is_parsed_into_tiyn_and_e164() -> None:
@@ -145,3 +150,85 @@ def test_the_quick_parameter_parser_agrees_with_parse_qsl(text: str) -> None:
 def test_the_quick_parameter_parser_refuses_bad_utf8_like_parse_qsl() -> None:
     with pytest.raises(UnicodeDecodeError):
         parse_pairs("x=%FF")
+
+
+# -- the shortcuts of the hot path give what the general code gives ---------------------------
+
+
+@given(
+    st.from_regex(r"[0-9]{0,17}(\.[0-9]{0,3})?", fullmatch=True)
+    | st.text(alphabet="0123456789.,-+e \u0661\u00b2", max_size=12)
+)
+def test_a_sum_is_parsed_as_parse_tenge_strict_2dp_parses_it(text: str) -> None:
+    try:
+        expected: int | None = parse_tenge_strict_2dp(text)
+    except InvalidAmount:
+        expected = None
+    shortcut = protocols._plain_sum(text) if text else None
+    assert shortcut is None or shortcut == expected
+    if expected is not None and expected > 0:
+        assert protocols._parse_amount(text) == expected
+
+
+@given(
+    st.from_regex(r"[0-9]{14}", fullmatch=True)
+    | st.builds(
+        "{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}".format,
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 25),
+        st.integers(0, 61),
+        st.integers(0, 61),
+    )
+    | st.text(alphabet="0123456789 -T:\u0662", max_size=16)
+)
+def test_an_osmp_date_is_accepted_exactly_when_osmp_day_accepts_it(text: str) -> None:
+    try:
+        osmp_day(text)
+        accepted = True
+    except AgentCallError:
+        accepted = False
+    assert protocols._is_osmp_moment(text) in ({accepted} if text.isascii() else {False})
+    params = [("command", "pay"), ("txn_id", "1"), ("account", "7071234567")]
+    params += [("sum", "200.00"), ("txn_date", text)]
+    try:
+        parse_call(Dialect.OSMP, params)
+        parsed = True
+    except AgentCallError:
+        parsed = False
+    assert parsed is accepted
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(Outcome.OK, "OK", prv_txn=7, amount=20000),
+        Answer(Outcome.OK, "OK", prv_txn=123456789, amount=1),
+        Answer(Outcome.OK, "OK", amount=99),
+        Answer(Outcome.OK, "cancelled", prv_txn=5),
+        Answer(Outcome.CONFLICT, "a <comment> & more"),
+        Answer(Outcome.RETRY),
+    ],
+)
+def test_answers_from_a_remembered_frame_are_those_built_afresh(
+    dialect: Dialect, answer: Answer
+) -> None:
+    for echo in ("42", "", "<&>", "1" * 50):
+        before, after, content_type = protocols._body_around_echo(
+            dialect,
+            answer,
+            None if answer.prv_txn is None else str(answer.prv_txn),
+            None if answer.amount is None else format_tenge(answer.amount),
+        )
+        protocols._FRAMES.clear()
+        fresh = render(dialect, echo, answer)
+        again = render(dialect, echo, answer)  # from the remembered frame
+        assert fresh == again
+        assert fresh[1] == content_type
+        if echo == "42":
+            assert (
+                fresh[0]
+                == (before + ('"42"' if dialect is Dialect.KASPI else "42") + after).encode()
+            )

@@ -100,3 +100,32 @@ def test_the_echo_is_the_payment_id_as_echo_id_gives_it() -> None:
         assert quick is not None
         params = asgi.request_params(query, b"", "")
         assert quick[1] == echo_id(Dialect.CYBERPLAT, params)
+
+
+def test_the_first_of_repeated_headers_counts_and_forwarded_for_only_when_trusted() -> None:
+    scope = {
+        "headers": [
+            (b"host", b"x"),
+            (b"authorization", b"Basic first"),
+            (b"x-forwarded-for", b"10.0.0.7, 10.0.0.1"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"authorization", b"Basic second"),
+            (b"x-forwarded-for", b"10.9.9.9"),
+            (b"content-type", b"text/plain"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "path_params": {"code": "QUICK"},
+        "query_string": b"command=check",
+    }
+    trusted = asgi._request(scope, b"", trust_forwarded_for=True)
+    assert trusted == asgi._Request(
+        "QUICK",
+        "command=check",
+        b"",
+        "application/x-www-form-urlencoded",
+        "Basic first",
+        "10.0.0.7",
+    )
+    assert asgi._request(scope, None, trust_forwarded_for=False).host == "127.0.0.1"
+    bare = asgi._request({**scope, "headers": [], "client": None}, b"", trust_forwarded_for=True)
+    assert (bare.authorization, bare.content_type, bare.host) == (None, "", None)
