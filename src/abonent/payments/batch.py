@@ -22,7 +22,6 @@ from abonent.db.bulk_rows import insert_tuples, read_rows
 from abonent.db.id_lists import IdListQuery
 from abonent.db.uow import UnitOfWork
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import TransactionRequest, transfer_request
 from abonent.ledger.tables import accounts
 from abonent.outbox.tables import outbox
 from abonent.payments import hooks
@@ -34,7 +33,7 @@ from abonent.payments.domain import (
     TopUpRequest,
     fingerprint_of,
 )
-from abonent.payments.services import _TOPUP_SMS, SMS_SENDER
+from abonent.payments.services import _TOPUP_SMS, SMS_SENDER, topup_transfer
 from abonent.payments.tables import payments
 from abonent.subscribers.domain import Language, PaymentType, Subscriber, SubscriberStatus
 from abonent.subscribers.tables import subscribers
@@ -172,7 +171,7 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
     requests = [request for _, request, _ in ready]
     holders = [subscriber for _, _, subscriber in ready]
     outcomes = ledger.record_batch(
-        uow, [_transfer(request, holder) for _, request, holder in ready]
+        uow, [topup_transfer(request, holder) for _, request, holder in ready]
     )
     if not all(o.posted for o in outcomes):
         raise BatchNotApplicable("a key was stored already or a floor would break")
@@ -304,18 +303,6 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
     )
     insert_tuples(uow.connection, audit_log, _AUDIT_COLUMNS, audit, shared={"at": now})
     return credited_payments
-
-
-def _transfer(request: TopUpRequest, subscriber: Subscriber) -> TransactionRequest:
-    return transfer_request(
-        kind=f"topup.{_CHANNELS[request.channel]}",
-        source=request.source,
-        idempotency_key=request.external_id,
-        debit_account_id=request.clearing_account_id,
-        credit_account_id=subscriber.account_id,
-        amount=request.amount,
-        reference=f"top-up {request.msisdn} via {request.source}",
-    )
 
 
 def _audit_row(

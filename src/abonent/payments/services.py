@@ -14,7 +14,7 @@ from abonent.core.errors import IdempotencyConflict, NotFound
 from abonent.core.money import format_tenge
 from abonent.db.uow import Database, UnitOfWork
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import transfer_request
+from abonent.ledger.domain import TransactionRequest, transfer_request
 from abonent.outbox.repository import enqueue_sms
 from abonent.payments import hooks
 from abonent.payments.domain import (
@@ -25,7 +25,7 @@ from abonent.payments.domain import (
     fingerprint_of,
 )
 from abonent.payments.repository import SqlPaymentRepository
-from abonent.subscribers.domain import Language, SubscriberStatus
+from abonent.subscribers.domain import Language, Subscriber, SubscriberStatus
 
 SMS_SENDER = "Abonent"
 _TOPUP_SMS = {
@@ -37,6 +37,19 @@ _TOPUP_SMS = {
 
 def payments_of(uow: UnitOfWork) -> SqlPaymentRepository:
     return SqlPaymentRepository(uow.connection)
+
+
+def topup_transfer(request: TopUpRequest, subscriber: Subscriber) -> TransactionRequest:
+    """The ledger transfer of a top-up: the channel's clearing account to the subscriber's."""
+    return transfer_request(
+        kind=f"topup.{request.channel.value}",
+        source=request.source,
+        idempotency_key=request.external_id,
+        debit_account_id=request.clearing_account_id,
+        credit_account_id=subscriber.account_id,
+        amount=request.amount,
+        reference=f"top-up {request.msisdn} via {request.source}",
+    )
 
 
 def credit_topup(uow: UnitOfWork, request: TopUpRequest) -> Payment:
@@ -52,18 +65,7 @@ def credit_topup(uow: UnitOfWork, request: TopUpRequest) -> Payment:
     if subscriber.status is SubscriberStatus.CLOSED:
         raise SubscriberClosed("the number is closed; payments are not accepted")
     now = uow.clock.now()
-    posted = ledger.record(
-        uow,
-        transfer_request(
-            kind=f"topup.{request.channel.value}",
-            source=request.source,
-            idempotency_key=request.external_id,
-            debit_account_id=request.clearing_account_id,
-            credit_account_id=subscriber.account_id,
-            amount=request.amount,
-            reference=f"top-up {request.msisdn} via {request.source}",
-        ),
-    )
+    posted = ledger.record(uow, topup_transfer(request, subscriber))
     payment_id, receipt = payments_of(uow).insert(
         source=request.source,
         external_id=request.external_id,
