@@ -411,12 +411,18 @@ def run_many_on_driver(connection: sa.Connection, sql: str, rows: Sequence[Any])
     if not (isinstance(driver, sqlite3.Connection) and driver.in_transaction):
         connection.exec_driver_sql(sql, list(rows))
         return
+    run_on_sqlite(driver, connection.dialect, sql, rows, many=True)
+
+
+def run_on_sqlite(
+    driver: sqlite3.Connection, dialect: sa.Dialect, sql: str, params: Any, *, many: bool = False
+) -> sqlite3.Cursor:
+    """``sql`` straight on a sqlite3 connection already found (``executemany`` if ``many``),
+    errors wrapped as SQLAlchemy wraps them (a repeated key is still ``IntegrityError``)."""
     try:
-        driver.executemany(sql, rows)
+        return driver.executemany(sql, params) if many else driver.execute(sql, params)
     except sqlite3.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            sql, None, exc, sqlite3.Error, dialect=connection.dialect
-        ) from exc
+        raise sa_exc.DBAPIError.instance(sql, None, exc, sqlite3.Error, dialect=dialect) from exc
 
 
 @lru_cache(maxsize=256)

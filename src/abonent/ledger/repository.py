@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy import exc as sa_exc
 
 from abonent.core.money import Tiyn
+from abonent.db.bulk_rows import run_on_sqlite
 from abonent.ledger.domain import (
     Account,
     PostedTransaction,
@@ -394,12 +395,7 @@ class SqlLedgerRepository:
         self, driver: sqlite3.Connection, sql: str, params: Any, *, many: bool = False
     ) -> sqlite3.Cursor:
         """A statement straight on the sqlite3 connection, errors wrapped as SQLAlchemy does."""
-        try:
-            return driver.executemany(sql, params) if many else driver.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise sa_exc.DBAPIError.instance(
-                sql, None, exc, sqlite3.Error, dialect=self.connection.dialect
-            ) from exc
+        return run_on_sqlite(driver, self.connection.dialect, sql, params, many=many)
 
     def _pg_arrays(self) -> None:
         """Teach this connection ``_Int8Array`` and ``_TextArray`` (a few µs). Per connection,
