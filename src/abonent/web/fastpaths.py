@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from abonent.web.observability import Metrics
+from abonent.web.observability import Metrics, StatusSend
 
 log = structlog.get_logger("abonent.web")
 
@@ -61,22 +61,14 @@ class FastPaths:
             return
         scope["route"] = found  # the metrics label by ``route.path``
         started = time.perf_counter()
-        status = 0  # none sent yet
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        tracked = StatusSend(send)
         try:
-            await found.app(scope, receive, tracking_send)
+            await found.app(scope, receive, tracked)
         except Exception:
             log.exception("fast_path_failed", route=found.path)
-            if status:
+            if tracked.status:
                 raise  # headers are out: the server can only drop the connection
-            status = 500
-            await send(
+            await tracked(
                 {
                     "type": "http.response.start",
                     "status": 500,
@@ -86,9 +78,8 @@ class FastPaths:
             await send({"type": "http.response.body", "body": b"internal error, try again later"})
         finally:
             if self.metrics is not None:
-                self.metrics.observe(
-                    scope["method"], found.path, status or 500, time.perf_counter() - started
-                )
+                elapsed = time.perf_counter() - started
+                self.metrics.observe(scope["method"], found.path, tracked.status or 500, elapsed)
 
     def _match(self, scope: Scope) -> FastPath | None:
         path: str = scope["path"]

@@ -64,6 +64,22 @@ class Metrics:
         timer.observe(seconds)
 
 
+class StatusSend:
+    """An ASGI ``send`` that remembers the response's status (0 until the headers go out):
+    what the request metrics label a request by."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class MetricsMiddleware:
     """Pure ASGI middleware: cheap enough for the agent endpoint's hot path."""
 
@@ -76,17 +92,10 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        tracked = StatusSend(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, tracked)
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - started
-            self.metrics.observe(scope["method"], template, status, elapsed)
+            self.metrics.observe(scope["method"], template, tracked.status or 500, elapsed)
