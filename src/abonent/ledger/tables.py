@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, UniqueConstraint
 
-from abonent.db.metadata import metadata
+from abonent.db.metadata import STATEMENT_CHECKED, metadata
 from abonent.db.types import BigIntPK, UtcDateTime
 
 accounts = Table(
@@ -56,8 +56,17 @@ postings = Table(
     "postings",
     metadata,
     Column("id", BigIntPK, primary_key=True, autoincrement=True),
-    Column("transaction_id", BigInteger, ForeignKey("ledger_transactions.id"), nullable=False),
-    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    # On PostgreSQL these two references are checked once a statement, not once a row
+    # (migration 0014): ``STATEMENT_CHECKED`` in their ``info`` says so to the schema comparison.
+    Column(
+        "transaction_id",
+        BigInteger,
+        ForeignKey("ledger_transactions.id", info=STATEMENT_CHECKED),
+        nullable=False,
+    ),
+    Column(
+        "account_id", BigInteger, ForeignKey("accounts.id", info=STATEMENT_CHECKED), nullable=False
+    ),
     Column("amount", BigInteger, nullable=False),
     Index("ix_postings_account_id_id", "account_id", "id"),
     Index("ix_postings_transaction_id", "transaction_id"),

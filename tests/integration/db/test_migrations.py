@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 from abonent.db.engine import create_engine
-from abonent.db.metadata import load_all_tables
+from abonent.db.metadata import load_all_tables, schema_comparison_filter
 from abonent.db.migrate import downgrade, upgrade
 
 pytestmark = pytest.mark.storage
@@ -41,7 +41,10 @@ def _differences(url: str) -> list[object]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            include = schema_comparison_filter(conn.dialect.name)
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include}
+            )
             return list(compare_metadata(context, load_all_tables()))
     finally:
         engine.dispose()

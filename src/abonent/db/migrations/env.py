@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import context
 
 from abonent.db.engine import create_engine
-from abonent.db.metadata import load_all_tables
+from abonent.db.metadata import load_all_tables, schema_comparison_filter
 
 target_metadata = load_all_tables()
 
@@ -26,6 +26,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=sqlite,
             compare_type=True,
+            include_object=schema_comparison_filter(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()
