@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -220,10 +220,16 @@ def test_a_pay_not_settled_in_time_is_answered_retry_and_nothing_hangs(
     agent = services.add_agent(db, services.NewAgent("BS", "B", "osmp", "long-enough"), actor="t")
     batcher = services.PayBatcher(db, timeout=0.05)
     real = services.settle_batch
+    # Events, not sleeps: the batch is held until the waiter has given up, and the test waits
+    # for its commit however slow the machine is.
+    given_up, settled = threading.Event(), threading.Event()
 
     def slow(*args: Any, **kwargs: Any) -> list[Answer | BaseException]:
-        time.sleep(0.3)
-        return real(*args, **kwargs)
+        given_up.wait(30)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            settled.set()
 
     monkeypatch.setattr(services, "settle_batch", slow)
 
@@ -232,7 +238,10 @@ def test_a_pay_not_settled_in_time_is_answered_retry_and_nothing_hangs(
         try:
             return await waiter
         except StorageUnavailable as exc:
-            await asyncio.sleep(0.5)  # the batch commits meanwhile; its late answer is dropped
+            given_up.set()
+            # The batch commits meanwhile, and its late answer reaches this loop and is dropped.
+            assert await asyncio.to_thread(settled.wait, 30)
+            await asyncio.sleep(0.05)
             return exc
 
     assert isinstance(asyncio.run(pay_late()), StorageUnavailable)
