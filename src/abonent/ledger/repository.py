@@ -7,6 +7,7 @@ import sqlite3
 import struct
 import sys
 from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,13 +128,17 @@ _PG_APPLY_DELTAS = (
     "UPDATE accounts SET balance = accounts.balance + d.delta"
     " FROM unnest(%b::bigint[], %b::bigint[]) AS d(id, delta) WHERE accounts.id = d.id"
 )
-# A join on the keys rather than ``idempotency_key = ANY(…)``: with the values known (psycopg
-# plans its first executions with them) the planner chose a sequential scan of every stored
-# transaction with a linear ANY over the batch's keys, ≈ most of the server's CPU of a batch
-# once the table held 100,000 rows. This form probes the (source, key) index once per key.
-_PG_EXISTING_KEYS = (
-    "SELECT t.idempotency_key, t.fingerprint FROM unnest(%b::text[]) AS k(key)"
-    " JOIN ledger_transactions t ON t.source = %s AND t.idempotency_key = k.key"
+# The (source, key) pairs of a batch, all sources in one statement (an agents' batch has one
+# source per agent: a statement each cost a round trip each). Not ``idempotency_key = ANY(…)``:
+# with the values known (psycopg plans its first executions with them) the planner chose a
+# sequential scan of every stored transaction with a linear ANY over the batch's keys, ≈ most
+# of the server's CPU of a batch once the table held 100,000 rows. The lateral subquery with
+# ``OFFSET 0`` cannot be turned into a join, so each pair is one probe of the (source, key)
+# index whatever the planner thinks of the table's size.
+_PG_STORED_FINGERPRINTS = (
+    "SELECT k.source, k.key, t.fingerprint FROM unnest(%b::text[], %b::text[]) AS k(source, key)"
+    " CROSS JOIN LATERAL (SELECT fingerprint FROM ledger_transactions"
+    " WHERE source = k.source AND idempotency_key = k.key OFFSET 0) AS t"
 )
 
 
@@ -722,14 +727,30 @@ class SqlLedgerRepository:
         self.apply_deltas_unguarded(deltas)
         return ids
 
-    def existing_keys(self, source: str, keys: Sequence[str]) -> dict[str, str]:
-        """The stored fingerprint of every key of ``source`` among ``keys``."""
+    def stored_fingerprints(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(source, key) → stored fingerprint, for the given pairs already in the ledger."""
         if self._sql.postgresql:
+            sources, keys = [], []
+            for source, key in pairs:
+                sources.append(source)
+                keys.append(key)
             self._pg_arrays()
             found_pg = self.connection.exec_driver_sql(
-                _PG_EXISTING_KEYS, (_TextArray(keys), source)
+                _PG_STORED_FINGERPRINTS, (_TextArray(sources), _TextArray(keys))
             )
-            return {str(key): str(fingerprint) for key, fingerprint in found_pg}
+            return {(str(s), str(k)): str(f) for s, k, f in found_pg}
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for source, key in pairs:
+            by_source[source].append(key)
+        return {
+            (source, key): fingerprint
+            for source, keys in by_source.items()
+            for key, fingerprint in self._stored_keys_of(source, keys).items()
+        }
+
+    def _stored_keys_of(self, source: str, keys: Sequence[str]) -> dict[str, str]:
+        """SQLite: the stored fingerprint of every key of ``source`` among ``keys`` (a statement
+        a source costs no round trip there)."""
         driver = self._sqlite_in_transaction()
         if driver is not None:
             stored = self._driver_run(

@@ -375,14 +375,7 @@ def _stored_keys(
     uow: UnitOfWork, requests: Sequence[TransactionRequest]
 ) -> dict[tuple[str, str], str]:
     """(source, key) → stored fingerprint, for the requests' keys already in the ledger."""
-    by_source: dict[str, list[str]] = defaultdict(list)
-    for request in requests:
-        by_source[request.source].append(request.idempotency_key)
-    return {
-        (source, key): fingerprint
-        for source, keys in by_source.items()
-        for key, fingerprint in uow.ledger.existing_keys(source, keys).items()
-    }
+    return uow.ledger.stored_fingerprints((r.source, r.idempotency_key) for r in requests)
 
 
 @dataclass(frozen=True)

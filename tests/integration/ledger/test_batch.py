@@ -120,6 +120,34 @@ def test_batch_replays_stored_keys_and_refuses_conflicting_ones(db: Database) ->
     assert ledger.audit_ledger(db).ok
 
 
+def test_batch_tells_stored_keys_apart_by_source(db: Database) -> None:
+    # Given key "k1" stored under source "a" and key "k2" under source "b"
+    funding = system_account(db)
+    wallet = floored_account(db, "w")
+    ledger.post(db, _transfer(funding, wallet, 500, "k1", "a"))
+    ledger.post(db, _transfer(funding, wallet, 500, "k2", "b"))
+
+    # When one batch sends both again, each key under the other source too, and a new pair
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(
+            uow,
+            [
+                _transfer(funding, wallet, 500, "k1", "a"),
+                _transfer(funding, wallet, 7, "k1", "b"),
+                _transfer(funding, wallet, 500, "k2", "b"),
+                _transfer(funding, wallet, 11, "k2", "a"),
+                _transfer(funding, wallet, 13, "k3", "c"),
+            ],
+        )
+        uow.commit()
+
+    # Then only the pairs stored as they are replay; the same keys under other sources post
+    assert [o.replayed for o in outcomes] == [True, False, True, False, False]
+    assert [o.posted for o in outcomes] == [False, True, False, True, True]
+    assert _balances(db, [wallet]) == [1_000 + 7 + 11 + 13]
+    assert ledger.audit_ledger(db).ok
+
+
 def test_an_abandoned_batch_leaves_nothing_and_the_next_one_posts(db: Database) -> None:
     funding = system_account(db)
     wallet = floored_account(db, "w")
