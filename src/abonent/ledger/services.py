@@ -180,7 +180,9 @@ class BatchOutcome:
         return self.transaction_id is not None and not self.replayed
 
 
-def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> list[BatchOutcome]:
+def record_batch(
+    uow: UnitOfWork, requests: Sequence[TransactionRequest], *, replays_checked: bool = False
+) -> list[BatchOutcome]:
     """Record many transactions in the caller's unit of work with a few bulk statements.
 
     Involved accounts are locked in id order, every request is checked against the running
@@ -193,6 +195,12 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     and when every account can bear all of the batch's debits at once (the usual case) no
     request is checked one by one: concurrent batches queue on those locks, so the work done
     while holding them is what limits them.
+
+    ``replays_checked``: the caller has answered its repeats already, from its own records
+    written in the same transactions as these keys (an agent's payments), so the keys are not
+    looked up here; one stored anyway (a twin committed meanwhile) fails the insert with the
+    unique index's ``IntegrityError``, for the caller to undo and settle again. On PostgreSQL
+    the lookup is a round trip (≈ 3 % of an agents' batch).
     """
     if not requests:
         return []
@@ -201,7 +209,7 @@ def record_batch(uow: UnitOfWork, requests: Sequence[TransactionRequest]) -> lis
     # that insert; then the keys are asked, and the rest tried again the same way.
     stored: dict[tuple[str, str], str] = {}
     written = _write_before_locking(uow, requests, stored)
-    if written is None:
+    if written is None and not replays_checked:
         stored = _stored_keys(uow, requests)
         if stored:
             written = _write_before_locking(uow, requests, stored)

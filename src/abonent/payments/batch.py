@@ -105,7 +105,10 @@ def credit_topups(
     """Credit every request in the caller's unit of work; the caller commits.
 
     Per request, in order: its ``Payment``, or the refusal ``credit_topup`` would raise
-    (``NotFound``, ``SubscriberClosed``), which writes nothing for that request.
+    (``NotFound``, ``SubscriberClosed``), which writes nothing for that request. Repeats are
+    the caller's to answer first: a request whose key is stored already fails the whole batch
+    (``BatchNotApplicable``, or the ledger's ``IntegrityError`` for a twin committed meanwhile),
+    and the caller undoes it.
     """
     if len({r.msisdn for r in requests}) != len(requests):
         raise BatchNotApplicable("one number twice in a batch")
@@ -170,8 +173,12 @@ def _credit(uow: UnitOfWork, ready: list[_Ready]) -> list[Payment]:
     now = uow.clock.now()
     requests = [request for _, request, _ in ready]
     holders = [subscriber for _, _, subscriber in ready]
+    # The caller answered repeats from its own rows already (the only one: agents' group
+    # commit); a twin committed meanwhile fails the ledger's insert, which it undoes.
     outcomes = ledger.record_batch(
-        uow, [topup_transfer(request, holder) for _, request, holder in ready]
+        uow,
+        [topup_transfer(request, holder) for _, request, holder in ready],
+        replays_checked=True,
     )
     if not all(o.posted for o in outcomes):
         raise BatchNotApplicable("a key was stored already or a floor would break")

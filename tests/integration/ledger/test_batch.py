@@ -148,6 +148,38 @@ def test_batch_tells_stored_keys_apart_by_source(db: Database) -> None:
     assert ledger.audit_ledger(db).ok
 
 
+def test_a_batch_whose_replays_the_caller_checked_fails_whole_on_a_stored_key(
+    db: Database,
+) -> None:
+    # Given a stored key
+    funding = system_account(db)
+    wallet = floored_account(db, "w")
+    ledger.post(db, _transfer(funding, wallet, 500, "k1", "tests"))
+
+    # When a caller that answered its repeats itself sends it again among new keys
+    with pytest.raises(sa.exc.IntegrityError), db.uow() as uow:
+        ledger.record_batch(
+            uow,
+            [
+                _transfer(funding, wallet, 100, "k2", "tests"),
+                _transfer(funding, wallet, 500, "k1", "tests"),
+            ],
+            replays_checked=True,
+        )
+
+    # Then the unique index refuses the batch (the caller undoes it) and nothing moved,
+    # while new keys alone post as usual
+    assert _balances(db, [wallet]) == [500]
+    with db.uow() as uow:
+        outcomes = ledger.record_batch(
+            uow, [_transfer(funding, wallet, 100, "k2", "tests")], replays_checked=True
+        )
+        uow.commit()
+    assert [o.posted for o in outcomes] == [True]
+    assert _balances(db, [wallet]) == [600]
+    assert ledger.audit_ledger(db).ok
+
+
 def test_an_abandoned_batch_leaves_nothing_and_the_next_one_posts(db: Database) -> None:
     funding = system_account(db)
     wallet = floored_account(db, "w")
