@@ -267,7 +267,9 @@ def _notes(workers: int) -> list[str]:
         "the rest is parsing, round trips and the commit's WAL flush. One process used about "
         "one core of the two: the batches are latency-bound, one at a time. The ledger's stored "
         "keys were then asked once for all the batch's sources instead of once per agent "
-        "(in process, batches of 9: 4.4 statements and 1.7 ms a batch → 1.1 and 0.35 ms). "
+        "(in process, batches of 9: 4.4 statements and 1.7 ms a batch → 1.1 and 0.35 ms), and "
+        "later that day not at all for agents' batches: the agent rows' replay check answers "
+        "the same question (`record_batch(..., replays_checked=True)`). "
         "With both changes the bench gave 606 payments/s at 1,670 µs of CPU a payment (server "
         "+ PostgreSQL), against 385-478/s at 2,086-2,399 µs in that morning's runs before them.",
         "Tried on 2026-12-07 and not adopted: granian 2.8 (a Rust HTTP server) in place of "
