@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from abonent.core.money import Tiyn
 from abonent.db.uow import Database
-from abonent.ledger.domain import AccountKind, system_account_code
+from abonent.ledger.domain import (
+    AccountKind,
+    TransactionRequest,
+    system_account_code,
+    transfer_request,
+)
 from abonent.subscribers import services as subscribers
 from abonent.subscribers.domain import PaymentType
 
@@ -52,3 +57,17 @@ def floored_account(db: Database, code: str, floor: Tiyn | None = 0) -> int:
         )
         uow.commit()
     return account_id
+
+
+def transfer(
+    src: int, dst: int, amount: int, key: str, source: str = "tests"
+) -> TransactionRequest:
+    """A request to move ``amount`` from ``src`` to ``dst`` under ``(source, key)``."""
+    return transfer_request(
+        kind="test",
+        source=source,
+        idempotency_key=key,
+        debit_account_id=src,
+        credit_account_id=dst,
+        amount=amount,
+    )

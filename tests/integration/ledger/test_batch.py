@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from abonent.core.errors import IdempotencyConflict, InsufficientFunds
 from abonent.db.uow import Database
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import Posting, TransactionRequest, UnknownAccount, transfer_request
+from abonent.ledger.domain import Posting, TransactionRequest, UnknownAccount
 from abonent.ledger.tables import ledger_transactions
-from tests.factories import floored_account, system_account
+from tests.factories import floored_account, system_account, transfer
 
 pytestmark = pytest.mark.storage
 
@@ -26,17 +26,6 @@ def batch_order(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return str(request.param)
 
 
-def _transfer(src: int, dst: int, amount: int, key: str, source: str) -> TransactionRequest:
-    return transfer_request(
-        kind="test",
-        source=source,
-        idempotency_key=key,
-        debit_account_id=src,
-        credit_account_id=dst,
-        amount=amount,
-    )
-
-
 def _balances(db: Database, ids: list[int]) -> list[int]:
     with db.reading() as uow:
         found = uow.ledger.accounts_by_id(ids)
@@ -46,7 +35,7 @@ def _balances(db: Database, ids: list[int]) -> list[int]:
 def _wallets(db: Database, prefix: str, funding: int) -> list[int]:
     wallets = [floored_account(db, f"{prefix}{i}") for i in range(5)]
     for wallet in wallets:
-        ledger.post(db, _transfer(funding, wallet, 1_000, f"fund-{prefix}-{wallet}", "fund"))
+        ledger.post(db, transfer(funding, wallet, 1_000, f"fund-{prefix}-{wallet}", "fund"))
     return wallets
 
 
@@ -62,7 +51,7 @@ def test_batch_gives_the_same_ledger_as_recording_one_by_one(db: Database) -> No
 
     # When the same transfers go through record_batch on one set and record on the other
     requests = [
-        _transfer(batched[a], batched[b], amount, key, "batch")
+        transfer(batched[a], batched[b], amount, key, "batch")
         for key, (a, b, amount) in zip(keys, moves, strict=True)
     ]
     with db.uow() as uow:
@@ -71,7 +60,7 @@ def test_batch_gives_the_same_ledger_as_recording_one_by_one(db: Database) -> No
     single_posted: list[bool] = []
     for n, (key, (a, b, amount)) in enumerate(zip(keys, moves, strict=True)):
         try:
-            posted = ledger.post(db, _transfer(single[a], single[b], amount, key, "single"))
+            posted = ledger.post(db, transfer(single[a], single[b], amount, key, "single"))
             single_posted.append(True)
         except InsufficientFunds:
             single_posted.append(False)
@@ -101,15 +90,15 @@ def test_batch_gives_the_same_ledger_as_recording_one_by_one(db: Database) -> No
 def test_batch_replays_stored_keys_and_refuses_conflicting_ones(db: Database) -> None:
     funding = system_account(db)
     wallet = floored_account(db, "w")
-    ledger.post(db, _transfer(funding, wallet, 500, "k1", "tests"))
-    ledger.post(db, _transfer(funding, wallet, 500, "k2", "tests"))
+    ledger.post(db, transfer(funding, wallet, 500, "k1", "tests"))
+    ledger.post(db, transfer(funding, wallet, 500, "k2", "tests"))
     with db.uow() as uow:
         outcomes = ledger.record_batch(
             uow,
             [
-                _transfer(funding, wallet, 500, "k1", "tests"),  # the same request again
-                _transfer(funding, wallet, 999, "k2", "tests"),  # the key with another amount
-                _transfer(funding, wallet, 100, "k3", "tests"),
+                transfer(funding, wallet, 500, "k1", "tests"),  # the same request again
+                transfer(funding, wallet, 999, "k2", "tests"),  # the key with another amount
+                transfer(funding, wallet, 100, "k3", "tests"),
             ],
         )
         uow.commit()
@@ -124,19 +113,19 @@ def test_batch_tells_stored_keys_apart_by_source(db: Database) -> None:
     # Given key "k1" stored under source "a" and key "k2" under source "b"
     funding = system_account(db)
     wallet = floored_account(db, "w")
-    ledger.post(db, _transfer(funding, wallet, 500, "k1", "a"))
-    ledger.post(db, _transfer(funding, wallet, 500, "k2", "b"))
+    ledger.post(db, transfer(funding, wallet, 500, "k1", "a"))
+    ledger.post(db, transfer(funding, wallet, 500, "k2", "b"))
 
     # When one batch sends both again, each key under the other source too, and a new pair
     with db.uow() as uow:
         outcomes = ledger.record_batch(
             uow,
             [
-                _transfer(funding, wallet, 500, "k1", "a"),
-                _transfer(funding, wallet, 7, "k1", "b"),
-                _transfer(funding, wallet, 500, "k2", "b"),
-                _transfer(funding, wallet, 11, "k2", "a"),
-                _transfer(funding, wallet, 13, "k3", "c"),
+                transfer(funding, wallet, 500, "k1", "a"),
+                transfer(funding, wallet, 7, "k1", "b"),
+                transfer(funding, wallet, 500, "k2", "b"),
+                transfer(funding, wallet, 11, "k2", "a"),
+                transfer(funding, wallet, 13, "k3", "c"),
             ],
         )
         uow.commit()
@@ -154,15 +143,15 @@ def test_a_batch_whose_replays_the_caller_checked_fails_whole_on_a_stored_key(
     # Given a stored key
     funding = system_account(db)
     wallet = floored_account(db, "w")
-    ledger.post(db, _transfer(funding, wallet, 500, "k1", "tests"))
+    ledger.post(db, transfer(funding, wallet, 500, "k1", "tests"))
 
     # When a caller that answered its repeats itself sends it again among new keys
     with pytest.raises(sa.exc.IntegrityError), db.uow() as uow:
         ledger.record_batch(
             uow,
             [
-                _transfer(funding, wallet, 100, "k2", "tests"),
-                _transfer(funding, wallet, 500, "k1", "tests"),
+                transfer(funding, wallet, 100, "k2", "tests"),
+                transfer(funding, wallet, 500, "k1", "tests"),
             ],
             replays_checked=True,
         )
@@ -172,7 +161,7 @@ def test_a_batch_whose_replays_the_caller_checked_fails_whole_on_a_stored_key(
     assert _balances(db, [wallet]) == [500]
     with db.uow() as uow:
         outcomes = ledger.record_batch(
-            uow, [_transfer(funding, wallet, 100, "k2", "tests")], replays_checked=True
+            uow, [transfer(funding, wallet, 100, "k2", "tests")], replays_checked=True
         )
         uow.commit()
     assert [o.posted for o in outcomes] == [True]
@@ -183,7 +172,7 @@ def test_a_batch_whose_replays_the_caller_checked_fails_whole_on_a_stored_key(
 def test_an_abandoned_batch_leaves_nothing_and_the_next_one_posts(db: Database) -> None:
     funding = system_account(db)
     wallet = floored_account(db, "w")
-    requests = [_transfer(funding, wallet, 10, f"k{i}", "tests") for i in range(5)]
+    requests = [transfer(funding, wallet, 10, f"k{i}", "tests") for i in range(5)]
     with db.uow() as uow:
         assert all(o.posted for o in ledger.record_batch(uow, requests))
         # not committed: the unit of work rolls back
@@ -231,7 +220,7 @@ def test_a_batch_that_fits_keeps_every_transactions_own_legs(db: Database) -> No
             legs = (Posting(a, -5), Posting(b, 2), Posting(c, 3))
             requests.append(TransactionRequest("split", "other", f"k{n}", legs))
         else:
-            requests.append(_transfer(a, b, rng.randint(1, 20), f"k{n}", "tests"))
+            requests.append(transfer(a, b, rng.randint(1, 20), f"k{n}", "tests"))
     requests.append(requests[5])  # a repeat inside the batch: a replay
 
     # When it is recorded
@@ -252,14 +241,14 @@ def test_a_batch_that_fits_keeps_every_transactions_own_legs(db: Database) -> No
 def test_a_refused_line_leaves_its_key_to_a_later_line_of_the_batch(db: Database) -> None:
     funding = system_account(db)
     wallet, other = floored_account(db, "w"), floored_account(db, "o")
-    ledger.post(db, _transfer(funding, wallet, 100, "fund", "tests"))
+    ledger.post(db, transfer(funding, wallet, 100, "fund", "tests"))
     with db.uow() as uow:
         outcomes = ledger.record_batch(
             uow,
             [
-                _transfer(wallet, other, 500, "k", "tests"),  # beyond the floor: refused
-                _transfer(wallet, other, 60, "k", "tests"),  # the key again, another request
-                _transfer(wallet, other, 60, "k2", "tests"),  # now beyond the floor
+                transfer(wallet, other, 500, "k", "tests"),  # beyond the floor: refused
+                transfer(wallet, other, 60, "k", "tests"),  # the key again, another request
+                transfer(wallet, other, 60, "k2", "tests"),  # now beyond the floor
             ],
         )
         uow.commit()
@@ -277,8 +266,8 @@ def test_a_line_naming_an_unknown_account_is_refused_alone(db: Database) -> None
         outcomes = ledger.record_batch(
             uow,
             [
-                _transfer(funding, 999_999, 10, "k1", "tests"),
-                _transfer(funding, wallet, 10, "k2", "tests"),
+                transfer(funding, 999_999, 10, "k1", "tests"),
+                transfer(funding, wallet, 10, "k2", "tests"),
             ],
         )
         uow.commit()
@@ -291,7 +280,7 @@ def test_a_line_naming_an_unknown_account_is_refused_alone(db: Database) -> None
 def test_the_lock_answers_whether_every_debit_fits_its_floor(db: Database) -> None:
     funding = system_account(db)
     wallet = floored_account(db, "w")
-    ledger.post(db, _transfer(funding, wallet, 100, "fund", "tests"))
+    ledger.post(db, transfer(funding, wallet, 100, "fund", "tests"))
     with db.uow() as uow:
         assert uow.ledger.lock_if_all_fit([funding, wallet], {wallet: -100, funding: -(10**9)})
         assert not uow.ledger.lock_if_all_fit([funding, wallet], {wallet: -101})

@@ -9,24 +9,11 @@ from abonent.db.uow import Database
 from abonent.ledger import services as ledger
 from abonent.ledger.domain import (
     AlreadyReversed,
-    TransactionRequest,
     UnknownAccount,
-    transfer_request,
 )
-from tests.factories import floored_account, system_account
+from tests.factories import floored_account, system_account, transfer
 
 pytestmark = pytest.mark.storage
-
-
-def _transfer(src: int, dst: int, amount: int, key: str) -> TransactionRequest:
-    return transfer_request(
-        kind="test",
-        source="tests",
-        idempotency_key=key,
-        debit_account_id=src,
-        credit_account_id=dst,
-        amount=amount,
-    )
 
 
 def balance(db: Database, account_id: int) -> int:
@@ -39,7 +26,7 @@ def balance(db: Database, account_id: int) -> int:
 def test_transfer_moves_money_and_keeps_audit_clean(db: Database) -> None:
     source = system_account(db)
     wallet = floored_account(db, "w1")
-    posted = ledger.post(db, _transfer(source, wallet, 500, "k1"))
+    posted = ledger.post(db, transfer(source, wallet, 500, "k1"))
     assert not posted.replayed
     assert balance(db, wallet) == 500
     assert balance(db, source) == -500
@@ -49,8 +36,8 @@ def test_transfer_moves_money_and_keeps_audit_clean(db: Database) -> None:
 def test_repeated_key_moves_money_once_and_returns_first_result(db: Database) -> None:
     source = system_account(db)
     wallet = floored_account(db, "w1")
-    first = ledger.post(db, _transfer(source, wallet, 500, "same"))
-    again = ledger.post(db, _transfer(source, wallet, 500, "same"))
+    first = ledger.post(db, transfer(source, wallet, 500, "same"))
+    again = ledger.post(db, transfer(source, wallet, 500, "same"))
     assert again.replayed and again.id == first.id
     assert balance(db, wallet) == 500
 
@@ -58,9 +45,9 @@ def test_repeated_key_moves_money_once_and_returns_first_result(db: Database) ->
 def test_same_key_with_another_amount_is_a_conflict_and_changes_nothing(db: Database) -> None:
     source = system_account(db)
     wallet = floored_account(db, "w1")
-    ledger.post(db, _transfer(source, wallet, 500, "same"))
+    ledger.post(db, transfer(source, wallet, 500, "same"))
     with pytest.raises(IdempotencyConflict):
-        ledger.post(db, _transfer(source, wallet, 501, "same"))
+        ledger.post(db, transfer(source, wallet, 501, "same"))
     assert balance(db, wallet) == 500
 
 
@@ -68,9 +55,9 @@ def test_debit_below_floor_is_refused_and_nothing_is_written(db: Database) -> No
     source = system_account(db)
     wallet = floored_account(db, "w1")
     other = floored_account(db, "w2")
-    ledger.post(db, _transfer(source, wallet, 100, "fund"))
+    ledger.post(db, transfer(source, wallet, 100, "fund"))
     with pytest.raises(InsufficientFunds):
-        ledger.post(db, _transfer(wallet, other, 101, "too-much"))
+        ledger.post(db, transfer(wallet, other, 101, "too-much"))
     assert balance(db, wallet) == 100
     assert balance(db, other) == 0
     with db.reading() as uow:
@@ -82,11 +69,11 @@ def test_reversal_undoes_once_and_only_while_money_is_there(db: Database) -> Non
     source = system_account(db)
     wallet = floored_account(db, "w1")
     other = floored_account(db, "w2")
-    paid = ledger.post(db, _transfer(source, wallet, 300, "pay"))
-    ledger.post(db, _transfer(wallet, other, 200, "spend"))
+    paid = ledger.post(db, transfer(source, wallet, 300, "pay"))
+    ledger.post(db, transfer(wallet, other, 200, "spend"))
     with pytest.raises(InsufficientFunds):
         ledger.reverse(db, paid.id, source="tests", idempotency_key="rev1", reason="wrong number")
-    ledger.post(db, _transfer(other, wallet, 200, "back"))
+    ledger.post(db, transfer(other, wallet, 200, "back"))
     reversal = ledger.reverse(db, paid.id, source="tests", idempotency_key="rev2", reason="x")
     assert reversal.reverses_id == paid.id
     assert balance(db, wallet) == 0
@@ -102,16 +89,16 @@ def test_posting_to_an_account_that_does_not_exist_is_unknown_account_and_stores
 ) -> None:
     source = system_account(db)
     wallet = floored_account(db, "w1")
-    ledger.post(db, _transfer(source, wallet, 500, "fund"))
+    ledger.post(db, transfer(source, wallet, 500, "fund"))
     with pytest.raises(UnknownAccount) as refused:
-        ledger.post(db, _transfer(wallet, 999_999, 100, "to-nowhere"))
+        ledger.post(db, transfer(wallet, 999_999, 100, "to-nowhere"))
     assert isinstance(refused.value, NotFound)
     assert refused.value.details["account_ids"] == [999_999]
     assert balance(db, wallet) == 500
     with db.reading() as uow:
         assert uow.ledger.find_transaction("tests", "to-nowhere") is None
     # the key is still free: the same transfer to an account that exists goes through
-    assert not ledger.post(db, _transfer(wallet, source, 100, "to-nowhere")).replayed
+    assert not ledger.post(db, transfer(wallet, source, 100, "to-nowhere")).replayed
     assert ledger.audit_ledger(db).ok
 
 
@@ -120,7 +107,7 @@ def test_record_to_an_unknown_account_inside_a_unit_of_work_is_unknown_account(
 ) -> None:
     source = system_account(db)
     with pytest.raises(UnknownAccount), db.uow() as uow:
-        ledger.record(uow, _transfer(source, 999_999, 100, "in-uow"))
+        ledger.record(uow, transfer(source, 999_999, 100, "in-uow"))
         uow.commit()
     assert balance(db, source) == 0
 
@@ -128,7 +115,7 @@ def test_record_to_an_unknown_account_inside_a_unit_of_work_is_unknown_account(
 def test_many_unreversed_transactions_and_each_reversed_at_most_once(db: Database) -> None:
     source = system_account(db)
     wallet = floored_account(db, "w1")
-    paid = [ledger.post(db, _transfer(source, wallet, 10, f"p{i}")) for i in range(3)]
+    paid = [ledger.post(db, transfer(source, wallet, 10, f"p{i}")) for i in range(3)]
     for posted in paid:  # every reverses_id NULL until here, and then distinct
         ledger.reverse(db, posted.id, source="tests", idempotency_key=f"r{posted.id}", reason="x")
     with pytest.raises(AlreadyReversed):
@@ -141,9 +128,9 @@ def test_batch_refuses_only_the_lines_that_break_a_floor(db: Database) -> None:
     source = system_account(db)
     wallet = floored_account(db, "w1")
     revenue = system_account(db, "revenue")
-    ledger.post(db, _transfer(source, wallet, 1000, "fund"))
-    requests = [_transfer(wallet, revenue, 400, f"fee{i}") for i in range(3)]
-    requests.append(_transfer(wallet, revenue, 400, "fee0"))  # repeated inside the batch
+    ledger.post(db, transfer(source, wallet, 1000, "fund"))
+    requests = [transfer(wallet, revenue, 400, f"fee{i}") for i in range(3)]
+    requests.append(transfer(wallet, revenue, 400, "fee0"))  # repeated inside the batch
     with db.uow() as uow:
         outcomes = ledger.record_batch(uow, requests)
         uow.commit()

@@ -15,10 +15,9 @@ from abonent.core.clock import FrozenClock
 from abonent.db.engine import create_engine
 from abonent.db.uow import Database
 from abonent.ledger import services as ledger
-from abonent.ledger.domain import TransactionRequest, transfer_request
 from abonent.ledger.tables import accounts, ledger_transactions, postings
 from tests.conftest import reset_database
-from tests.factories import floored_account, system_account
+from tests.factories import floored_account, system_account, transfer
 
 pytestmark = pytest.mark.storage
 
@@ -37,21 +36,10 @@ def _ledger(db: Database) -> tuple[int, int, list[tuple[int, int]]]:
         return counted[0], counted[1], [(int(i), int(b)) for i, b in balances]
 
 
-def _move(key: str, debit: int, credit: int, amount: int) -> TransactionRequest:
-    return transfer_request(
-        kind="test",
-        source="refs",
-        idempotency_key=key,
-        debit_account_id=debit,
-        credit_account_id=credit,
-        amount=amount,
-    )
-
-
 def _one_transfer(db: Database) -> tuple[int, int, int]:
     """A funded wallet after one transfer: (source account, wallet, the transfer's id)."""
     source, wallet = system_account(db), floored_account(db, "wallet")
-    posted = ledger.post(db, _move("fund", source, wallet, 500))
+    posted = ledger.post(db, transfer(source, wallet, 500, "fund", "refs"))
     return source, wallet, posted.id
 
 
@@ -80,8 +68,11 @@ def test_a_posting_naming_what_does_not_exist_is_refused_and_changes_nothing(
 def test_a_batch_that_names_a_missing_account_writes_only_its_good_lines(db: Database) -> None:
     # Given a funded wallet, and a batch long enough to be written before its accounts are locked
     source, wallet, _ = _one_transfer(db)
-    good = [_move(f"good-{n}", wallet, source, 1) for n in range(ledger.EARLY_WRITE_MIN_BATCH)]
-    bad = _move("bad", wallet, MISSING, 1)
+    good = [
+        transfer(wallet, source, 1, f"good-{n}", "refs")
+        for n in range(ledger.EARLY_WRITE_MIN_BATCH)
+    ]
+    bad = transfer(wallet, MISSING, 1, "bad", "refs")
 
     # When it is recorded
     with db.uow() as uow:
