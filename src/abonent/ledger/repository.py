@@ -345,6 +345,9 @@ def _sqlite_insert_postings(legs: int) -> str:
     return f"INSERT INTO postings (transaction_id, account_id, amount) VALUES {values}"  # noqa: S608
 
 
+ORPHANS_SHOWN = 100
+
+
 @dataclass(frozen=True, slots=True)
 class AuditFigures:
     transactions: int
@@ -355,6 +358,10 @@ class AuditFigures:
     drifted_accounts: list[tuple[str, int, int]]  # (code, stored balance, sum of postings)
     below_floor: list[tuple[str, int, int]]  # (code, balance, floor)
     total_balance: int
+    # (posting id, transaction id, account id) of postings whose transaction or account is
+    # missing (the first ``ORPHANS_SHOWN``): foreign keys on SQLite, a trigger on PostgreSQL
+    # keep them out; the audit checks rather than trusts that.
+    orphan_postings: list[tuple[int, int, int]]
 
 
 class SqlLedgerRepository:
@@ -872,6 +879,14 @@ class SqlLedgerRepository:
                 accounts.c.floor.is_not(None), accounts.c.balance < accounts.c.floor
             )
         ).all()
+        orphans = conn.execute(
+            select(postings.c.id, postings.c.transaction_id, postings.c.account_id)
+            .outerjoin(accounts, accounts.c.id == postings.c.account_id)
+            .outerjoin(ledger_transactions, ledger_transactions.c.id == postings.c.transaction_id)
+            .where(sa.or_(accounts.c.id.is_(None), ledger_transactions.c.id.is_(None)))
+            .order_by(postings.c.id)
+            .limit(ORPHANS_SHOWN)
+        ).all()
         return AuditFigures(
             transactions=conn.execute(
                 select(func.count()).select_from(ledger_transactions)
@@ -885,6 +900,7 @@ class SqlLedgerRepository:
             total_balance=int(
                 conn.execute(select(func.coalesce(func.sum(accounts.c.balance), 0))).scalar_one()
             ),
+            orphan_postings=[(int(p), int(t), int(a)) for p, t, a in orphans],
         )
 
 

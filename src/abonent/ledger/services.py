@@ -411,6 +411,11 @@ def audit_ledger(db: Database) -> AuditReport:
         f"account {code}: balance {bal} is below its floor {floor}"
         for code, bal, floor in figures.below_floor
     ]
+    problems += [
+        f"posting {posting} (transaction {transaction}, account {account}) names a missing"
+        " transaction or account"
+        for posting, transaction, account in figures.orphan_postings
+    ]
     if figures.total_balance != 0:
         problems.append(f"all balances sum to {figures.total_balance}, not 0")
     return AuditReport(figures=figures, problems=problems)

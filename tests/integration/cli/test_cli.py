@@ -4,6 +4,7 @@ of each backend: its interface, its output, its exit codes, and one clear line f
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -203,6 +204,46 @@ def test_audit_fails_on_an_unbalanced_transaction_and_a_balance_below_floor(
     fails = [line for line in result.err.splitlines() if line.startswith("FAIL ")]
     assert f"FAIL transaction {transaction_id} sums to -20000, not 0" in fails
     assert "FAIL account subscriber:+77071234567:main: balance -10000 is below its floor 0" in fails
+
+
+def _insert_unchecked_posting(db: Database, transaction_id: int, account_id: int) -> None:
+    """A posting of 0 tiyn with the database's reference checks switched off for it (on
+    SQLite a plain connection, whose foreign keys are off; on PostgreSQL replica mode, which
+    fires no triggers), as a restored dump or a hand edit could leave one."""
+    row = {"transaction_id": transaction_id, "account_id": account_id, "amount": 0}
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            conn.execute(postings.insert().values(**row))
+        return
+    plain = sqlite3.connect(db.engine.url.database or "")
+    try:
+        with plain:
+            plain.execute(
+                "INSERT INTO postings (transaction_id, account_id, amount) VALUES (?, ?, 0)",
+                (transaction_id, account_id),
+            )
+    finally:
+        plain.close()
+
+
+def test_audit_fails_on_a_posting_naming_a_missing_account(cli: Cli, db: Database) -> None:
+    # Given a posting (of 0 tiyn: every sum still holds) naming an account that does not exist
+    cli("subscriber", "add", "7071234567", "--name", "Dana", "--balance", "100")
+    with db.reading() as uow:
+        transaction_id = uow.connection.execute(
+            sa.select(sa.func.min(ledger_transactions.c.id))
+        ).scalar_one()
+    _insert_unchecked_posting(db, transaction_id, 999_999)
+
+    # When the audit runs, then it fails and names the posting
+    result = cli("audit")
+    assert result.code == 1
+    fails = [line for line in result.err.splitlines() if line.startswith("FAIL ")]
+    assert len(fails) == 1
+    assert fails[0].endswith(
+        f"(transaction {transaction_id}, account 999999) names a missing transaction or account"
+    )
 
 
 def test_audit_counts_what_it_checked(cli: Cli, db: Database) -> None:
