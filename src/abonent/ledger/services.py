@@ -210,7 +210,7 @@ def record_batch(
     stored: dict[tuple[str, str], str] = {}
     written = _write_before_locking(uow, requests, stored)
     if written is None and not replays_checked:
-        stored = _stored_keys(uow, requests)
+        stored = uow.ledger.stored_fingerprints((r.source, r.idempotency_key) for r in requests)
         if stored:
             written = _write_before_locking(uow, requests, stored)
     if written is not None:
@@ -377,13 +377,6 @@ def _refusal(
         if delta < 0 and not check_floor(running[account_id], floors[account_id], delta):
             return InsufficientFunds("the balance is not enough for this operation")
     return None
-
-
-def _stored_keys(
-    uow: UnitOfWork, requests: Sequence[TransactionRequest]
-) -> dict[tuple[str, str], str]:
-    """(source, key) → stored fingerprint, for the requests' keys already in the ledger."""
-    return uow.ledger.stored_fingerprints((r.source, r.idempotency_key) for r in requests)
 
 
 @dataclass(frozen=True)

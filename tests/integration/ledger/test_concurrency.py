@@ -26,7 +26,7 @@ from abonent.ledger.domain import (
     transfer_request,
 )
 from abonent.ledger.tables import accounts, ledger_transactions
-from tests.factories import floored_account, system_account
+from tests.factories import floored_account, system_account, transfer
 from tests.integration.cli.run import run_abonent
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
@@ -211,14 +211,7 @@ def test_single_posts_and_batches_at_once_neither_deadlock_nor_overdraw(
 
     def random_transfer(rng: random.Random, key: str) -> TransactionRequest:
         src, dst = rng.sample(wallets, 2)  # both directions: higher id to lower id too
-        return transfer_request(
-            kind="transfer",
-            source="tests",
-            idempotency_key=key,
-            debit_account_id=src,
-            credit_account_id=dst,
-            amount=rng.randint(1, 3_000),
-        )
+        return transfer(src, dst, rng.randint(1, 3_000), key)
 
     # When 12 threads post single transfers while 4 threads commit batches of 20
     def work(thread: int) -> Counter[str]:
@@ -261,14 +254,7 @@ def test_batches_sharing_keys_post_each_key_once(
     rng = random.Random(5)
     batches = [
         [
-            transfer_request(
-                kind="transfer",
-                source="tests",
-                idempotency_key=f"shared-{b}-{i}",
-                debit_account_id=(pair := rng.sample(wallets, 2))[0],
-                credit_account_id=pair[1],
-                amount=rng.randint(1, 40),
-            )
+            transfer(*rng.sample(wallets, 2), rng.randint(1, 40), f"shared-{b}-{i}")
             for i in range(100)
         ]
         for b in range(4)
